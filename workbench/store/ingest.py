@@ -1,0 +1,388 @@
+"""Ingesting spool files into the database, and finding runs whose process died.
+
+Runs in whichever process holds the database. All waiting spool files are
+applied in one transaction together with their names in ``spool_ingested``;
+files are deleted only after the commit, so a crash at any point either
+leaves them to be ingested again or skips them as already ingested. Nothing
+is applied twice and nothing is lost.
+
+>>> import duckdb, tempfile
+>>> from workbench.store.schema import migrate
+>>> from workbench.store.spool import SpoolWriter
+>>> con = duckdb.connect(); _ = migrate(con)
+>>> writer = SpoolWriter(tempfile.mkdtemp(), start_thread=False)
+>>> writer.add({"kind": "params", "run_id": "r1", "items": [["lr", "0.1"]]})
+>>> _ = writer.flush()
+>>> ingest_pending(con, writer.spool_dir)
+1
+>>> con.execute("SELECT key, value_num FROM params").fetchall()
+[('lr', 0.1)]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+import pyarrow as pa
+
+from workbench.store.spool import (
+    METRIC_SCHEMA,
+    TMP_PREFIX,
+    now_ms,
+    read_spool_file,
+    spool_files,
+)
+
+# Bounds one transaction's memory when a long backlog waits.
+_MAX_FILES_PER_TRANSACTION = 2000
+_MAX_POINTS_PER_TRANSACTION = 5_000_000
+
+RUN_COLUMNS = [
+    ("run_id", pa.string()),
+    ("experiment_id", pa.int64()),
+    ("run_name", pa.string()),
+    ("parent_run_id", pa.string()),
+    ("status", pa.string()),
+    ("start_time", pa.int64()),
+    ("user_name", pa.string()),
+    ("source", pa.string()),
+    ("git_commit", pa.string()),
+    ("git_dirty", pa.bool_()),
+    ("env_id", pa.string()),
+    ("host", pa.string()),
+    ("pid", pa.int32()),
+    ("proc_start", pa.float64()),
+    ("description", pa.string()),
+]
+_UPDATE_FIELDS = ("status", "end_time", "run_name", "description", "last_heartbeat")
+
+
+def ingest_pending(con: duckdb.DuckDBPyConnection, spool_dir: str | os.PathLike) -> int:
+    """Apply every complete spool file waiting in ``spool_dir``; returns how many."""
+    total = 0
+    while True:
+        files = spool_files(spool_dir)
+        if not files:
+            return total
+        batch, points = [], 0
+        for path in files[:_MAX_FILES_PER_TRANSACTION]:
+            batch.append(path)
+            points += max(0, path.stat().st_size // 40) if path.exists() else 0
+            if points > _MAX_POINTS_PER_TRANSACTION:
+                break
+        total += _ingest_batch(con, batch, Path(spool_dir))
+        if len(batch) == len(files):
+            return total
+
+
+def _ingest_batch(con: duckdb.DuckDBPyConnection, files: list[Path], spool_dir: Path) -> int:
+    names = [p.name for p in files]
+    done = {
+        row[0]
+        for row in con.execute(
+            "SELECT file_name FROM spool_ingested WHERE list_contains(?, file_name)", [names]
+        ).fetchall()
+    }
+    records: list[dict[str, Any]] = []
+    tables: list[pa.Table] = []
+    fresh: list[Path] = []
+    for path in files:
+        if path.name in done:
+            continue
+        try:
+            recs, table = read_spool_file(path)
+        except FileNotFoundError:
+            continue
+        except Exception as exc:
+            _quarantine(path, spool_dir, exc)
+            continue
+        records.extend(recs)
+        if table.num_rows:
+            tables.append(table)
+        fresh.append(path)
+    if fresh:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            apply_records(con, records, tables)
+            con.execute(
+                "INSERT OR IGNORE INTO spool_ingested SELECT unnest(?), ?",
+                [[p.name for p in fresh], now_ms()],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    for path in files:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    if done:
+        # Their files are gone now; the names are no longer needed.
+        con.execute("DELETE FROM spool_ingested WHERE list_contains(?, file_name)", [sorted(done)])
+    return len(fresh)
+
+
+def _quarantine(path: Path, spool_dir: Path, exc: Exception) -> None:
+    bad = spool_dir / "corrupt"
+    bad.mkdir(exist_ok=True)
+    os.replace(path, bad / path.name)
+    warnings.warn(
+        f"workbench: spool file {path.name} could not be read ({exc}); moved to {bad}",
+        stacklevel=3,
+    )
+
+
+def apply_records(
+    con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]], tables: list[pa.Table]
+) -> None:
+    """Apply decoded records and metric tables inside the caller's transaction."""
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_kind[record["kind"]].append(record)
+    _apply_environments(con, by_kind["env"])
+    _apply_run_starts(con, by_kind["run_start"])
+    _apply_run_updates(con, by_kind["run_update"], by_kind["heartbeat"])
+    _apply_params(con, by_kind["params"])
+    _apply_tags(con, [r for r in records if r["kind"] in ("tags", "tag_delete")])
+    _apply_metrics(con, tables)
+    _apply_artifacts(con, by_kind["artifact"])
+    _apply_datasets(con, by_kind["dataset"], by_kind["run_dataset"])
+
+
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, pa.DataType]]) -> pa.Table:
+    schema = pa.schema(columns)
+    return pa.Table.from_pylist([{c: r.get(c) for c, _ in columns} for r in rows], schema=schema)
+
+
+def _apply_environments(con, rows) -> None:
+    if not rows:
+        return
+    unique = {r["env_id"]: r for r in rows}
+    env = _table(
+        [{**r, "packages": json.dumps(r.get("packages") or {})} for r in unique.values()],
+        [("env_id", pa.string()), ("python_version", pa.string()), ("platform", pa.string()),
+         ("packages", pa.string())],
+    )
+    con.execute(
+        "INSERT OR IGNORE INTO environments SELECT env_id, python_version, platform, "
+        "packages::JSON FROM env"
+    )
+
+
+def _apply_run_starts(con, rows) -> None:
+    if not rows:
+        return
+    unique = list({r["run_id"]: r for r in rows}.values())
+    known = {row[0] for row in con.execute("SELECT experiment_id FROM experiments").fetchall()}
+    names = {
+        r.get("experiment_name") or "Default"
+        for r in unique
+        if r.get("experiment_id") is None or r["experiment_id"] not in known
+    }
+    if names:
+        for name in sorted(names):
+            con.execute(
+                "INSERT INTO experiments (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                [name, now_ms()],
+            )
+        ids = dict(
+            con.execute(
+                "SELECT name, experiment_id FROM experiments WHERE list_contains(?, name)",
+                [sorted(names)],
+            ).fetchall()
+        )
+        for r in unique:
+            if r.get("experiment_id") is None or r["experiment_id"] not in known:
+                r["experiment_id"] = ids[r.get("experiment_name") or "Default"]
+    starts = _table(unique, RUN_COLUMNS)
+    cols = ", ".join(c for c, _ in RUN_COLUMNS)
+    con.execute(f"INSERT OR IGNORE INTO runs ({cols}) SELECT {cols} FROM starts")
+
+
+def _apply_run_updates(con, updates, heartbeats) -> None:
+    merged: dict[str, dict[str, Any]] = {}
+    for u in updates:  # in order: later values win
+        merged.setdefault(u["run_id"], {"run_id": u["run_id"]}).update(
+            {k: v for k, v in u.items() if k in _UPDATE_FIELDS}
+        )
+    for hb in heartbeats:
+        for run_id in hb["run_ids"]:
+            entry = merged.setdefault(run_id, {"run_id": run_id})
+            entry["last_heartbeat"] = max(entry.get("last_heartbeat") or 0, hb["ts"])
+    if not merged:
+        return
+    upd = _table(
+        list(merged.values()),
+        [("run_id", pa.string()), ("status", pa.string()), ("end_time", pa.int64()),
+         ("run_name", pa.string()), ("description", pa.string()), ("last_heartbeat", pa.int64())],
+    )
+    con.execute(
+        """UPDATE runs SET
+             status = coalesce(upd.status, runs.status),
+             end_time = coalesce(upd.end_time, runs.end_time),
+             run_name = coalesce(upd.run_name, runs.run_name),
+             description = coalesce(upd.description, runs.description),
+             last_heartbeat = greatest(upd.last_heartbeat, runs.last_heartbeat)
+           FROM upd WHERE runs.run_id = upd.run_id"""
+    )
+
+
+def _apply_params(con, rows) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for r in rows:
+        for key, value in r["items"]:
+            seen.setdefault((r["run_id"], key), value)  # params are write-once
+    if not seen:
+        return
+    prm = pa.table(
+        {
+            "run_id": pa.array([k[0] for k in seen], pa.string()),
+            "key": pa.array([k[1] for k in seen], pa.string()),
+            "value": pa.array(list(seen.values()), pa.string()),
+        }
+    )
+    con.execute(
+        "INSERT OR IGNORE INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm"
+    )
+
+
+def _apply_tags(con, rows) -> None:
+    final: dict[tuple[str, str], str | None] = {}
+    for r in rows:
+        if r["kind"] == "tag_delete":
+            final[(r["run_id"], r["key"])] = None
+        else:
+            for key, value in r["items"]:
+                final[(r["run_id"], key)] = value
+    if not final:
+        return
+    tg = pa.table(
+        {
+            "run_id": pa.array([k[0] for k in final], pa.string()),
+            "key": pa.array([k[1] for k in final], pa.string()),
+            "value": pa.array(list(final.values()), pa.string()),
+        }
+    )
+    con.execute("DELETE FROM tags USING tg WHERE tags.run_id = tg.run_id AND tags.key = tg.key")
+    con.execute("INSERT INTO tags SELECT run_id, key, value FROM tg WHERE value IS NOT NULL")
+
+
+def _apply_metrics(con, tables: list[pa.Table]) -> None:
+    if not tables:
+        return
+    pts = pa.concat_tables([t.cast(METRIC_SCHEMA) for t in tables])
+    # Sorted so that one run's history of one key sits together on disk.
+    con.execute(
+        "INSERT INTO metrics SELECT run_id, key, step, ts, value FROM pts ORDER BY run_id, key, step"
+    )
+    con.execute(
+        """INSERT INTO latest_metrics AS cur
+               (run_id, key, step, ts, value, min_value, max_value, n_points)
+           SELECT run_id, key,
+                  max(step),
+                  arg_max(ts, struct_pack(s := step, t := ts)),
+                  arg_max(value, struct_pack(s := step, t := ts)),
+                  min(value) FILTER (WHERE NOT isnan(value)),
+                  max(value) FILTER (WHERE NOT isnan(value)),
+                  count(*)
+           FROM pts GROUP BY run_id, key
+           ON CONFLICT (run_id, key) DO UPDATE SET
+             value = CASE WHEN excluded.step > cur.step
+                           OR (excluded.step = cur.step AND excluded.ts >= cur.ts)
+                          THEN excluded.value ELSE cur.value END,
+             ts = CASE WHEN excluded.step > cur.step
+                        OR (excluded.step = cur.step AND excluded.ts >= cur.ts)
+                       THEN excluded.ts ELSE cur.ts END,
+             step = greatest(excluded.step, cur.step),
+             min_value = least(excluded.min_value, cur.min_value),
+             max_value = greatest(excluded.max_value, cur.max_value),
+             n_points = cur.n_points + excluded.n_points"""
+    )
+
+
+def _apply_artifacts(con, rows) -> None:
+    if not rows:
+        return
+    unique = list({(r["run_id"], r["path"]): r for r in rows}.values())
+    art = _table(
+        unique,
+        [("run_id", pa.string()), ("path", pa.string()), ("sha256", pa.string()),
+         ("size", pa.int64()), ("ts", pa.int64())],
+    )
+    con.execute(
+        "INSERT OR REPLACE INTO artifacts SELECT run_id, path, sha256, size, ts FROM art"
+    )
+
+
+def _apply_datasets(con, datasets, links) -> None:
+    if datasets:
+        unique = list({(r["digest"], r["name"]): r for r in datasets}.values())
+        ds = _table(
+            [{**r, "schema": json.dumps(r.get("schema"))} for r in unique],
+            [("digest", pa.string()), ("name", pa.string()), ("schema", pa.string()),
+             ("n_rows", pa.int64()), ("n_cols", pa.int64()), ("source", pa.string()),
+             ("artifact_sha256", pa.string()), ("ts", pa.int64())],
+        )
+        con.execute(
+            "INSERT OR IGNORE INTO datasets SELECT digest, name, schema::JSON, n_rows, n_cols, "
+            "source, artifact_sha256, ts FROM ds"
+        )
+    if links:
+        unique = list({(r["run_id"], r["digest"], r["name"], r["role"]): r for r in links}.values())
+        rd = _table(
+            unique,
+            [("run_id", pa.string()), ("digest", pa.string()), ("name", pa.string()),
+             ("role", pa.string())],
+        )
+        con.execute("INSERT OR IGNORE INTO run_datasets SELECT run_id, digest, name, role FROM rd")
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` (epoch seconds) still runs."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # A recycled pid belongs to a process that started later.
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return False
+
+
+def mark_dead_runs(con: duckdb.DuckDBPyConnection, spool_dir: str | os.PathLike) -> int:
+    """Mark RUNNING runs of dead processes on this host as KILLED; returns how many.
+
+    Call after :func:`ingest_pending`, so that everything the dead process
+    acknowledged is already in. The end time is the run's last heartbeat.
+    """
+    host = socket.gethostname()
+    owners = con.execute(
+        "SELECT DISTINCT pid, proc_start FROM runs WHERE status = 'RUNNING' AND host = ?", [host]
+    ).fetchall()
+    dead = [(pid, start) for pid, start in owners if pid is not None and not process_alive(pid, start)]
+    if not dead:
+        return 0
+    # A dead process may have left a spool file that it never finished writing.
+    for path in Path(spool_dir).glob(TMP_PREFIX + "*"):
+        parts = path.name[len(TMP_PREFIX):].split("-")
+        if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) in {d[0] for d in dead}:
+            path.unlink(missing_ok=True)
+    count = 0
+    for pid, start in dead:
+        n = con.execute(
+            """UPDATE runs SET status = 'KILLED',
+                   end_time = coalesce(last_heartbeat, start_time)
+               WHERE status = 'RUNNING' AND host = ? AND pid = ? AND proc_start IS NOT DISTINCT FROM ?""",
+            [host, pid, start],
+        ).fetchone()[0]
+        count += n
+    return count

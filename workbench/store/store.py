@@ -1,0 +1,594 @@
+"""``Store``: one DuckDB file plus a content-addressed artifact folder beside it.
+
+>>> import tempfile, os
+>>> store = Store(os.path.join(tempfile.mkdtemp(), "demo.duckdb"))
+>>> store.create_experiment("churn")
+1
+>>> store.list_experiments()["name"].tolist()
+['churn']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from workbench.config import default_store_path
+from workbench.errors import InvalidInputError, NotFoundError
+from workbench.store.artifacts import ArtifactStore, check_logical_path
+from workbench.store.handle import StoreHandle, get_handle
+from workbench.store.schema import SCHEMA_VERSION, schema_version
+from workbench.store.search_sql import compile_filter, compile_order_by
+from workbench.store.spool import now_ms
+from workbench.tracking.filters import parse_filter, parse_order_by
+
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+RUN_VIEWS = ("active", "deleted", "all")
+_INFO_COLUMNS = (
+    "run_id, r.experiment_id, e.name AS experiment, run_name, parent_run_id, status, "
+    "start_time, end_time, user_name AS user, source, git_commit, git_dirty, env_id, "
+    "r.description, r.deleted_at"
+)
+
+
+def _to_datetime(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, unit="ms", utc=True)
+
+
+class Store:
+    """A workbench store: experiments, runs, metrics, artifacts and more.
+
+    ``Store(path)`` opens ``path`` (creating it and upgrading its schema if
+    needed); with no path, ``$WORKBENCH_STORE`` or ``~/.workbench/workbench.duckdb``.
+    Artifacts live in ``<stem>.artifacts/`` and waiting writes in
+    ``<stem>.spool/`` beside the file. Any number of ``Store`` objects and
+    processes may use one path at the same time.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        db_path = Path(path).expanduser() if path is not None else default_store_path()
+        if db_path.is_dir():
+            db_path = db_path / "workbench.duckdb"
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = db_path.resolve()
+        stem = self.path.with_suffix("") if self.path.suffix else self.path
+        self.artifact_root = Path(f"{stem}.artifacts")
+        self.spool_dir = Path(f"{stem}.spool")
+        self.spool_dir.mkdir(exist_ok=True)
+        self.artifacts = ArtifactStore(self.artifact_root)
+        self._handle: StoreHandle = get_handle(self.path, self.spool_dir)
+        # Create, upgrade or refuse (newer schema) now if the file is free; if
+        # another process holds it, that check happens at first real use, so
+        # that opening a store to log never waits.
+        self._handle.check_schema()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Store) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # -- plumbing --------------------------------------------------------
+    def _db(self):
+        """The connection context (ingests waiting spool files first)."""
+        return self._handle.connect()
+
+    @property
+    def writer(self):
+        """This process's spool writer for this store (the write path)."""
+        return self._handle.writer
+
+    def flush(self) -> None:
+        """Write this process's buffered records to spool files now."""
+        self._handle.flush()
+
+    def sync(self) -> None:
+        """Flush, then ingest every waiting spool file into the database."""
+        with self._db():
+            pass
+
+    def close(self) -> None:
+        """Flush and release the database file (it reopens on next use)."""
+        self._handle.flush()
+        self._handle.close()
+
+    def _query_df(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self._db() as con:
+            return con.execute(sql, params or []).df()
+
+    def _query_one(self, sql: str, params: list | None = None) -> tuple | None:
+        with self._db() as con:
+            return con.execute(sql, params or []).fetchone()
+
+    def _transaction(self, statements: list[tuple[str, list]]) -> list[Any]:
+        with self._db() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                results = [con.execute(sql, params).fetchall() for sql, params in statements]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return results
+
+    # -- information -----------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        with self._handle.connect(ingest=False) as con:
+            return schema_version(con)
+
+    def info(self) -> dict[str, Any]:
+        """Path, schema version and row counts, as ``workbench info`` prints them."""
+        counts: dict[str, Any] = {}
+        with self._db() as con:
+            for table in ("experiments", "runs", "params", "metrics", "tags", "artifacts", "datasets"):
+                counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            version = schema_version(con)
+        return {
+            "path": str(self.path),
+            "artifact_root": str(self.artifact_root),
+            "schema_version": version,
+            "package_schema_version": SCHEMA_VERSION,
+            **counts,
+        }
+
+    # -- experiments -----------------------------------------------------
+    def create_experiment(self, name: str, description: str | None = None) -> int:
+        """Create an experiment; returns its id. The name must be new."""
+        name = _check_name(name, "experiment name")
+        with self._db() as con:
+            if con.execute("SELECT 1 FROM experiments WHERE name = ?", [name]).fetchone():
+                raise InvalidInputError(f"an experiment named {name!r} already exists")
+            row = con.execute(
+                "INSERT INTO experiments (name, created_at, description) VALUES (?, ?, ?) "
+                "RETURNING experiment_id",
+                [name, now_ms(), description],
+            ).fetchone()
+        self._handle.experiment_ids[name] = row[0]
+        return int(row[0])
+
+    def experiment_id(self, name: str, create: bool = True) -> int:
+        """The id of the experiment called ``name`` (created if missing and ``create``)."""
+        cached = self._handle.experiment_ids.get(name)
+        if cached is not None:
+            return cached
+        name = _check_name(name, "experiment name")
+        with self._db() as con:
+            row = con.execute(
+                "SELECT experiment_id FROM experiments WHERE name = ?", [name]
+            ).fetchone()
+            if row is None:
+                if not create:
+                    raise NotFoundError(f"no experiment named {name!r}")
+                row = con.execute(
+                    "INSERT INTO experiments (name, created_at) VALUES (?, ?) RETURNING experiment_id",
+                    [name, now_ms()],
+                ).fetchone()
+        self._handle.experiment_ids[name] = int(row[0])
+        return int(row[0])
+
+    def get_experiment(self, name_or_id: str | int) -> dict[str, Any]:
+        """One experiment as a dict (id, name, created_at, description, deleted_at)."""
+        experiment_id = self._resolve_experiment(name_or_id)
+        df = self._query_df(
+            "SELECT experiment_id, name, created_at, description, deleted_at FROM experiments "
+            "WHERE experiment_id = ?",
+            [experiment_id],
+        )
+        return df.iloc[0].to_dict()
+
+    def _resolve_experiment(self, name_or_id: str | int) -> int:
+        if isinstance(name_or_id, bool) or not isinstance(name_or_id, (str, int)):
+            raise InvalidInputError(
+                f"experiment must be a name (str) or an id (int), got {type(name_or_id).__name__}"
+            )
+        if isinstance(name_or_id, int):
+            row = self._query_one(
+                "SELECT experiment_id FROM experiments WHERE experiment_id = ?", [name_or_id]
+            )
+            if row is None:
+                raise NotFoundError(f"no experiment with id {name_or_id}")
+            return int(row[0])
+        row = self._query_one("SELECT experiment_id FROM experiments WHERE name = ?", [name_or_id])
+        if row is None:
+            raise NotFoundError(f"no experiment named {name_or_id!r}")
+        return int(row[0])
+
+    def list_experiments(self, include_deleted: bool = False) -> pd.DataFrame:
+        """Experiments with their run counts, by name."""
+        df = self._query_df(
+            """SELECT e.experiment_id, e.name, e.description, e.created_at, e.deleted_at,
+                      count(r.run_id) FILTER (WHERE r.deleted_at IS NULL) AS runs,
+                      count(r.run_id) FILTER (WHERE r.status = 'RUNNING' AND r.deleted_at IS NULL)
+                          AS running,
+                      max(r.start_time) AS last_run
+               FROM experiments e LEFT JOIN runs r USING (experiment_id)
+               WHERE ? OR e.deleted_at IS NULL
+               GROUP BY ALL ORDER BY e.name""",
+            [include_deleted],
+        )
+        for col in ("created_at", "deleted_at", "last_run"):
+            df[col] = _to_datetime(df[col])
+        return df
+
+    def rename_experiment(self, name_or_id: str | int, new_name: str) -> None:
+        """Give an experiment a new (unused) name; its runs follow."""
+        experiment_id = self._resolve_experiment(name_or_id)
+        new_name = _check_name(new_name, "experiment name")
+        with self._db() as con:
+            clash = con.execute(
+                "SELECT experiment_id FROM experiments WHERE name = ?", [new_name]
+            ).fetchone()
+            if clash and clash[0] != experiment_id:
+                raise InvalidInputError(f"an experiment named {new_name!r} already exists")
+            con.execute(
+                "UPDATE experiments SET name = ? WHERE experiment_id = ?", [new_name, experiment_id]
+            )
+        self._handle.experiment_ids.clear()
+
+    # -- runs ------------------------------------------------------------
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A run's record with its ``params``, latest ``metrics`` and ``tags`` as dicts."""
+        with self._db() as con:
+            info = con.execute(
+                f"SELECT {_INFO_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id) "
+                "WHERE run_id = ?",
+                [run_id],
+            ).df()
+            if info.empty:
+                raise NotFoundError(f"no run with id {run_id!r}")
+            params = con.execute("SELECT key, value FROM params WHERE run_id = ?", [run_id]).fetchall()
+            metrics = con.execute(
+                "SELECT key, value FROM latest_metrics WHERE run_id = ? ORDER BY key", [run_id]
+            ).fetchall()
+            tags = con.execute("SELECT key, value FROM tags WHERE run_id = ?", [run_id]).fetchall()
+        record = info.iloc[0].to_dict()
+        for col in ("start_time", "end_time", "deleted_at"):
+            record[col] = None if pd.isna(record[col]) else pd.Timestamp(record[col], unit="ms", tz="UTC")
+        record["params"] = dict(sorted(params))
+        record["metrics"] = dict(metrics)
+        record["tags"] = dict(sorted(tags))
+        return record
+
+    def search_runs(
+        self,
+        experiment: str | int | list[str | int] | None = None,
+        filter: str | None = None,  # noqa: A002 - the name MLflow users know
+        order_by: list[str] | str | None = None,
+        max_results: int = 1000,
+        offset: int = 0,
+        run_view: str = "active",
+        params: list[str] | None = None,
+        metrics: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Runs matching ``filter``, as a DataFrame with ``params.*``, ``metrics.*``, ``tags.*`` columns.
+
+        ``filter`` uses MLflow's search syntax plus ``or``, parentheses and
+        ``IS [NOT] NULL``; ``order_by`` entries look like ``"metrics.auc DESC"``.
+        ``params``/``metrics``/``tags`` choose which keys become columns (all by
+        default). Paging is done here, in SQL: ``offset`` and ``max_results``.
+
+        >>> store.search_runs("churn", "metrics.auc > 0.85 and params.model = 'rf'")  # doctest: +SKIP
+        """
+        where, args = self._run_where(experiment, filter, run_view)
+        order_sql, order_args = compile_order_by(parse_order_by(order_by))
+        if not isinstance(max_results, int) or isinstance(max_results, bool) or max_results < 0:
+            raise InvalidInputError(f"max_results must be a non-negative int, got {max_results!r}")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InvalidInputError(f"offset must be a non-negative int, got {offset!r}")
+        with self._db() as con:
+            ids = [
+                row[0]
+                for row in con.execute(
+                    f"SELECT r.run_id FROM runs r WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?",
+                    [*args, *order_args, max_results, offset],
+                ).fetchall()
+            ]
+            return self._runs_frame(con, ids, params, metrics, tags)
+
+    def count_runs(
+        self,
+        experiment: str | int | list[str | int] | None = None,
+        filter: str | None = None,  # noqa: A002
+        run_view: str = "active",
+    ) -> int:
+        """How many runs ``search_runs`` would find without paging."""
+        where, args = self._run_where(experiment, filter, run_view)
+        row = self._query_one(f"SELECT count(*) FROM runs r WHERE {where}", args)
+        return int(row[0])
+
+    def _run_where(self, experiment, filter_text, run_view) -> tuple[str, list]:
+        if run_view not in RUN_VIEWS:
+            raise InvalidInputError(f"run_view must be one of {RUN_VIEWS}, got {run_view!r}")
+        clauses, args = [], []
+        if experiment is not None:
+            items = experiment if isinstance(experiment, (list, tuple)) else [experiment]
+            ids = [self._resolve_experiment(e) for e in items]
+            clauses.append("list_contains(?, r.experiment_id)")
+            args.append(ids)
+        if run_view == "active":
+            clauses.append("r.deleted_at IS NULL")
+        elif run_view == "deleted":
+            clauses.append("r.deleted_at IS NOT NULL")
+        filter_sql, filter_args = compile_filter(parse_filter(filter_text))
+        clauses.append(f"({filter_sql})")
+        args.extend(filter_args)
+        return " AND ".join(clauses), args
+
+    def _runs_frame(self, con, ids, param_keys, metric_keys, tag_keys) -> pd.DataFrame:
+        info = con.execute(
+            f"""SELECT {_INFO_COLUMNS}, list_position(?, run_id) AS _pos
+                FROM runs r JOIN experiments e USING (experiment_id)
+                WHERE list_contains(?, run_id) ORDER BY _pos""",
+            [ids, ids],
+        ).df().drop(columns="_pos")
+        for col in ("start_time", "end_time", "deleted_at"):
+            info[col] = _to_datetime(info[col])
+        info["duration_s"] = (info["end_time"] - info["start_time"]).dt.total_seconds()
+        frames = [info.set_index("run_id")]
+        for prefix, table, keys in (
+            ("params", "params", param_keys),
+            ("metrics", "latest_metrics", metric_keys),
+            ("tags", "tags", tag_keys),
+        ):
+            sql = f"SELECT run_id, key, value FROM {table} WHERE list_contains(?, run_id)"
+            sql_args: list[Any] = [ids]
+            if keys is not None:
+                sql += " AND list_contains(?, key)"
+                sql_args.append(list(keys))
+            long = con.execute(sql, sql_args).df()
+            if long.empty:
+                continue
+            wide = long.pivot(index="run_id", columns="key", values="value")
+            wide = wide[sorted(wide.columns)]
+            wide.columns = [f"{prefix}.{k}" for k in wide.columns]
+            frames.append(wide)
+        out = pd.concat(frames, axis=1).reindex(info["run_id"]) if len(frames) > 1 else frames[0]
+        out.index.name = "run_id"
+        return out.reset_index()
+
+    def child_runs(self, run_id: str) -> pd.DataFrame:
+        """The runs nested directly under ``run_id``."""
+        return self._query_df(
+            "SELECT run_id, run_name, status, start_time, end_time FROM runs "
+            "WHERE parent_run_id = ? AND deleted_at IS NULL ORDER BY start_time",
+            [run_id],
+        ).assign(
+            start_time=lambda d: _to_datetime(d["start_time"]),
+            end_time=lambda d: _to_datetime(d["end_time"]),
+        )
+
+    def _require_run(self, con: duckdb.DuckDBPyConnection, run_id: str) -> tuple:
+        row = con.execute(
+            "SELECT run_id, status, deleted_at FROM runs WHERE run_id = ?", [run_id]
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return row
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run (and its nested runs); :meth:`restore_run` brings them back."""
+        with self._db() as con:
+            self._require_run(con, run_id)
+            con.execute(
+                """UPDATE runs SET deleted_at = ? WHERE deleted_at IS NULL AND run_id IN (
+                     WITH RECURSIVE tree(id) AS (
+                       SELECT ?::VARCHAR UNION SELECT r.run_id FROM runs r JOIN tree ON r.parent_run_id = tree.id)
+                     SELECT id FROM tree)""",
+                [now_ms(), run_id],
+            )
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo :meth:`delete_run` for a run and its nested runs."""
+        with self._db() as con:
+            self._require_run(con, run_id)
+            con.execute(
+                """UPDATE runs SET deleted_at = NULL WHERE run_id IN (
+                     WITH RECURSIVE tree(id) AS (
+                       SELECT ?::VARCHAR UNION SELECT r.run_id FROM runs r JOIN tree ON r.parent_run_id = tree.id)
+                     SELECT id FROM tree)""",
+                [run_id],
+            )
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set one tag on any run, now (the UI's tag editor uses this)."""
+        from workbench.tracking.validation import check_key
+
+        key = check_key(key, "tag")
+        with self._db() as con:
+            self._require_run(con, run_id)
+            con.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [run_id, key, str(value)])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag from a run; a missing tag is an error."""
+        with self._db() as con:
+            self._require_run(con, run_id)
+            gone = con.execute(
+                "DELETE FROM tags WHERE run_id = ? AND key = ? RETURNING key", [run_id, key]
+            ).fetchall()
+            if not gone:
+                raise NotFoundError(f"run {run_id} has no tag {key!r}")
+
+    # -- metrics ---------------------------------------------------------
+    def metric_history(self, run_id: str, key: str, max_points: int | None = None) -> pd.DataFrame:
+        """The history of one metric: ``step``, ``timestamp``, ``value``, by step.
+
+        With ``max_points``, long histories are cut into ``max_points // 2``
+        buckets of steps and each bucket keeps its minimum and maximum point,
+        so spikes survive downsampling.
+        """
+        if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
+            raise InvalidInputError(f"max_points must be an int >= 2, got {max_points!r}")
+        with self._db() as con:
+            n = con.execute(
+                "SELECT n_points FROM latest_metrics WHERE run_id = ? AND key = ?", [run_id, key]
+            ).fetchone()
+            if n is None:
+                self._require_run(con, run_id)
+                return pd.DataFrame(
+                    {"step": pd.Series(dtype="int64"), "timestamp": pd.Series(dtype="datetime64[ms, UTC]"),
+                     "value": pd.Series(dtype="float64")}
+                )
+            if max_points is None or n[0] <= max_points:
+                df = con.execute(
+                    "SELECT step, ts, value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, ts",
+                    [run_id, key],
+                ).df()
+            else:
+                df = con.execute(_DOWNSAMPLE_SQL, [run_id, key, max_points // 2]).df()
+        df["timestamp"] = _to_datetime(df.pop("ts"))
+        return df[["step", "timestamp", "value"]]
+
+    def metric_keys(self, run_ids: list[str] | None = None, experiment: str | int | None = None) -> list[str]:
+        """Distinct metric keys of some runs or of an experiment, sorted."""
+        sql = "SELECT DISTINCT key FROM latest_metrics lm"
+        args: list[Any] = []
+        if run_ids is not None:
+            sql += " WHERE list_contains(?, lm.run_id)"
+            args.append(list(run_ids))
+        elif experiment is not None:
+            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ?"
+            args.append(self._resolve_experiment(experiment))
+        return [r[0] for r in self._query_df(sql + " ORDER BY key", args).itertuples(index=False)]
+
+    def param_keys(self, experiment: str | int | None = None) -> list[str]:
+        """Distinct param keys (of one experiment if given), sorted."""
+        sql = "SELECT DISTINCT key FROM params p"
+        args: list[Any] = []
+        if experiment is not None:
+            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ?"
+            args.append(self._resolve_experiment(experiment))
+        return [r[0] for r in self._query_df(sql + " ORDER BY key", args).itertuples(index=False)]
+
+    def tag_keys(self, experiment: str | int | None = None) -> list[str]:
+        """Distinct tag keys (of one experiment if given), sorted."""
+        sql = "SELECT DISTINCT key FROM tags t"
+        args: list[Any] = []
+        if experiment is not None:
+            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ?"
+            args.append(self._resolve_experiment(experiment))
+        return [r[0] for r in self._query_df(sql + " ORDER BY key", args).itertuples(index=False)]
+
+    def latest_metrics(self, run_ids: list[str]) -> pd.DataFrame:
+        """Latest, min and max value and point count of every metric of some runs (long form)."""
+        return self._query_df(
+            "SELECT run_id, key, value, step, min_value, max_value, n_points FROM latest_metrics "
+            "WHERE list_contains(?, run_id) ORDER BY key, run_id",
+            [list(run_ids)],
+        )
+
+    # -- artifacts -------------------------------------------------------
+    def list_artifacts(self, run_id: str) -> pd.DataFrame:
+        """A run's artifacts: logical ``path``, ``sha256``, ``size``, ``created_at``."""
+        with self._db() as con:
+            self._require_run(con, run_id)
+            df = con.execute(
+                "SELECT path, sha256, size, created_at FROM artifacts WHERE run_id = ? ORDER BY path",
+                [run_id],
+            ).df()
+        df["created_at"] = _to_datetime(df["created_at"])
+        return df
+
+    def _artifact_sha(self, run_id: str, path: str) -> str:
+        path = check_logical_path(path)
+        row = self._query_one(
+            "SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", [run_id, path]
+        )
+        if row is None:
+            raise NotFoundError(f"run {run_id} has no artifact {path!r}")
+        return row[0]
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """An artifact's bytes, after checking them against the recorded sha256."""
+        return self.artifacts.read(self._artifact_sha(run_id, path))
+
+    def artifact_file(self, run_id: str, path: str) -> Path:
+        """The (read-only) stored file of an artifact, after checking its sha256."""
+        return self.artifacts.verify(self._artifact_sha(run_id, path))
+
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike) -> Path:
+        """Copy an artifact to ``dest`` (a file path or a folder), verified."""
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / Path(path).name
+        return self.artifacts.copy_to(self._artifact_sha(run_id, path), dest)
+
+    # -- datasets and environment ---------------------------------------
+    def run_datasets(self, run_id: str) -> pd.DataFrame:
+        """Datasets a run used: name, digest, role, rows, columns, schema, source."""
+        df = self._query_df(
+            """SELECT rd.name, rd.digest, rd.role, d.n_rows, d.n_cols, d.schema, d.source,
+                      d.artifact_sha256
+               FROM run_datasets rd JOIN datasets d USING (digest, name)
+               WHERE rd.run_id = ? ORDER BY rd.role, rd.name""",
+            [run_id],
+        )
+        df["schema"] = df["schema"].map(lambda s: json.loads(s) if isinstance(s, str) else s)
+        return df
+
+    def list_datasets(self) -> pd.DataFrame:
+        """Every dataset version logged, with how many runs used it."""
+        df = self._query_df(
+            """SELECT d.name, d.digest, d.n_rows, d.n_cols, d.source, d.created_at,
+                      count(DISTINCT rd.run_id) AS runs
+               FROM datasets d LEFT JOIN run_datasets rd USING (digest, name)
+               GROUP BY ALL ORDER BY d.name, d.created_at"""
+        )
+        df["created_at"] = _to_datetime(df["created_at"])
+        return df
+
+    def environment(self, run_id: str) -> dict[str, Any]:
+        """Python version, platform and package versions recorded for a run."""
+        row = self._query_one(
+            """SELECT e.python_version, e.platform, e.packages, r.git_commit, r.git_dirty,
+                      r.source, r.host, r.user_name
+               FROM runs r LEFT JOIN environments e USING (env_id) WHERE r.run_id = ?""",
+            [run_id],
+        )
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        keys = ("python_version", "platform", "packages", "git_commit", "git_dirty", "source",
+                "host", "user")
+        env = dict(zip(keys, row))
+        env["packages"] = json.loads(env["packages"]) if env["packages"] else {}
+        return env
+
+
+_DOWNSAMPLE_SQL = """
+WITH h AS (SELECT step, ts, value FROM metrics WHERE run_id = ? AND key = ?),
+bounds AS (SELECT min(step) AS lo, max(step) AS hi FROM h),
+b AS (
+  SELECT least(floor((step - lo) * ?::DOUBLE / (hi - lo + 1)), 1e18)::BIGINT AS bucket,
+         step, ts, value
+  FROM h, bounds
+),
+agg AS (
+  SELECT bucket,
+         arg_min(struct_pack(step := step, ts := ts, value := value), value) AS lo_pt,
+         arg_max(struct_pack(step := step, ts := ts, value := value), value) AS hi_pt
+  FROM b GROUP BY bucket
+)
+SELECT DISTINCT pt.step AS step, pt.ts AS ts, pt.value AS value FROM (
+  SELECT lo_pt AS pt FROM agg UNION ALL SELECT hi_pt AS pt FROM agg
+) ORDER BY step, ts
+"""
+
+
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(name).__name__}")
+    name = name.strip()
+    if not name:
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(name) > 250:
+        raise InvalidInputError(f"{what} is {len(name)} characters long; the limit is 250")
+    return name

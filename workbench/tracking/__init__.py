@@ -1,0 +1,1 @@
+"""Experiment tracking: runs, params, metrics, tags, datasets, artifacts and search."""
