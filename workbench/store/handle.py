@@ -26,7 +26,7 @@ import duckdb
 
 from workbench.errors import StoreBusyError, StoreError
 from workbench.store.ingest import ingest_pending, mark_dead_runs
-from workbench.store.schema import migrate
+from workbench.store.schema import COMPONENTS, migrate
 from workbench.store.spool import SpoolWriter, spool_files
 
 _handles: dict[str, StoreHandle] = {}
@@ -62,7 +62,7 @@ class StoreHandle:
         self._depth = 0
         self._idle_since = 0.0
         self._closer: threading.Thread | None = None
-        self._migrated = False
+        self._migrated_components = 0  # how many schema components were migrated
         self._closed_at = 0.0
         self.waiting_dir = spool_dir / "waiting"
         self._writer: SpoolWriter | None = None
@@ -106,6 +106,9 @@ class StoreHandle:
                 self.flush()
             self._depth += 1
             try:
+                if self._migrated_components != len(COMPONENTS):  # a part registered late
+                    migrate(self._con)
+                    self._migrated_components = len(COMPONENTS)
                 if outermost and ingest:
                     self._ingest(self._con)
                 yield self._con
@@ -170,18 +173,18 @@ class StoreHandle:
         finally:
             if marker is not None:
                 marker.unlink(missing_ok=True)
-        if not self._migrated:
+        if self._migrated_components != len(COMPONENTS):
             try:
                 migrate(con)
             except BaseException:
                 con.close()
                 raise
-            self._migrated = True
+            self._migrated_components = len(COMPONENTS)
         return con
 
     def check_schema(self) -> None:
         """Migrate (or refuse) the file now if it is free; otherwise leave it for later."""
-        if self._migrated or not self._lock.acquire(blocking=False):
+        if self._migrated_components == len(COMPONENTS) or not self._lock.acquire(blocking=False):
             return
         try:
             if self._con is not None:
@@ -197,7 +200,7 @@ class StoreHandle:
                 raise StoreError(f"cannot open store {self.db_path}: {exc}") from exc
             try:
                 migrate(con)
-                self._migrated = True
+                self._migrated_components = len(COMPONENTS)
             finally:
                 con.close()
                 self._closed_at = time.monotonic()
@@ -223,9 +226,9 @@ class StoreHandle:
             except duckdb.Error:
                 return False
             try:
-                if not self._migrated:
+                if self._migrated_components != len(COMPONENTS):
                     migrate(con)
-                    self._migrated = True
+                    self._migrated_components = len(COMPONENTS)
                 self._ingest(con)
             finally:
                 con.close()

@@ -190,9 +190,11 @@ def _apply_run_starts(con, rows) -> None:
     }
     if names:
         for name in sorted(names):
+            # Not ON CONFLICT: that would use up a sequence number per run.
             con.execute(
-                "INSERT INTO experiments (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                [name, now_ms()],
+                "INSERT INTO experiments (name, created_at) SELECT ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE name = ?)",
+                [name, now_ms(), name],
             )
         ids = dict(
             con.execute(

@@ -127,41 +127,68 @@ MIGRATIONS: list[list[str]] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# Later parts of the workbench (registry, pipelines, ...) keep their tables in
+# components with their own version sequence, so that each part evolves
+# independently: component -> list of migrations. The tracking tables above
+# are the "tracking" component, versioned under the historical key.
+COMPONENTS: dict[str, list[list[str]]] = {"tracking": MIGRATIONS}
 
-def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    """The schema version of an open store; 0 for an empty file."""
+
+def register_component(name: str, migrations: list[list[str]]) -> None:
+    """Declare the migrations of a component's tables (called at import by store modules)."""
+    COMPONENTS[name] = migrations
+
+
+def _meta_key(component: str) -> str:
+    return "schema_version" if component == "tracking" else f"schema_version:{component}"
+
+
+def schema_version(con: duckdb.DuckDBPyConnection, component: str = "tracking") -> int:
+    """The schema version of one component of an open store; 0 when absent."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
     ).fetchone()[0]
     if not exists:
         return 0
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [_meta_key(component)]).fetchone()
     return int(row[0]) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema up to ``target``; returns the version it started from.
+def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
+    """Bring every component's schema up to date; returns the tracking version it started from.
 
-    Raises :class:`StoreVersionError` when the store is newer than this package.
+    ``target`` limits the tracking component (the tests use it to build old
+    stores). Raises :class:`StoreVersionError` when any component of the store
+    is newer than this package, before changing anything.
     """
-    current = schema_version(con)
-    if current > SCHEMA_VERSION:
-        raise StoreVersionError(
-            f"this store has schema version {current}, but this workbench only knows up to "
-            f"version {SCHEMA_VERSION}; upgrade the workbench package to open it"
-        )
-    if current >= target:
-        return current
+    plan = []
+    for component, migrations in COMPONENTS.items():
+        current = schema_version(con, component)
+        latest = len(migrations)
+        if current > latest:
+            raise StoreVersionError(
+                f"this store's {component} schema has version {current}, but this workbench only "
+                f"knows up to version {latest}; upgrade the workbench package to open it"
+            )
+        goal = latest if (target is None or component != "tracking") else target
+        if component != "tracking" and target is not None:
+            goal = current  # building an old store: leave the other components alone
+        plan.append((component, current, goal, migrations))
+    started = plan[0][1]
+    if all(current >= goal for _, current, goal, _ in plan):
+        return started
     con.execute("BEGIN TRANSACTION")
     try:
-        for version in range(current + 1, target + 1):
-            for statement in MIGRATIONS[version - 1]:
-                con.execute(statement)
-        con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)]
-        )
+        for component, current, goal, migrations in plan:
+            for version in range(current + 1, goal + 1):
+                for statement in migrations[version - 1]:
+                    con.execute(statement)
+            if goal > current:
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [_meta_key(component), str(goal)]
+                )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return current
+    return started
