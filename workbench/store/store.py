@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,33 @@ class Store:
         self._handle.flush()
         self._handle.close()
 
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The open connection for a block of reads, after ingesting waiting spool files.
+
+        For modules inside ``workbench.store`` only: everything else calls
+        the typed methods. Other processes wait while the block runs, so keep
+        it short.
+        """
+        with self._db() as con:
+            yield con
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on any error).
+
+        The database file is held exclusively for the block, so a
+        read-check-write inside it cannot race another process.
+        """
+        with self._db() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
     def _query_df(self, sql: str, params: list | None = None) -> pd.DataFrame:
         with self._db() as con:
             return con.execute(sql, params or []).df()
@@ -107,17 +136,6 @@ class Store:
     def _query_one(self, sql: str, params: list | None = None) -> tuple | None:
         with self._db() as con:
             return con.execute(sql, params or []).fetchone()
-
-    def _transaction(self, statements: list[tuple[str, list]]) -> list[Any]:
-        with self._db() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                results = [con.execute(sql, params).fetchall() for sql, params in statements]
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            return results
 
     # -- information -----------------------------------------------------
     @property

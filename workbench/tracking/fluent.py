@@ -192,6 +192,11 @@ def log_dataset(data: Any, name: str, role: str = "train", source: str | None = 
     return _require_active().log_dataset(data, name=name, role=role, source=source, save=save)
 
 
+def log_model(model: Any, name: str = "model", input_example: Any = None):
+    """Store a trained model in the active run (artifact, sha256, signature, requirements)."""
+    return _require_active().log_model(model, name=name, input_example=input_example)
+
+
 @atexit.register
 def _finish_open_runs() -> None:
     with _all_lock:

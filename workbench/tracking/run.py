@@ -344,6 +344,16 @@ class Run:
              "size": size, "ts": now_ms()}
         )
 
+    def log_model(self, model: Any, name: str = "model", input_example: Any = None):
+        """Store a trained model with its sha256, signature and requirements.
+
+        Returns a :class:`workbench.tracking.models.ModelInfo`; see that module.
+        """
+        from workbench.tracking.models import log_model
+
+        self._check_open()
+        return log_model(self, model, name=name, input_example=input_example)
+
     # -- datasets --------------------------------------------------------------
     def log_dataset(
         self,
