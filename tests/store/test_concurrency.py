@@ -155,19 +155,28 @@ def test_sigkill_keeps_all_but_the_last_second_and_marks_the_run_killed(tmp_path
     assert run["end_time"] is not None and run["end_time"] >= run["start_time"]
 
 
-def test_a_crash_after_commit_before_unlink_does_not_ingest_twice(tmp_path, store):
+def test_a_crash_after_commit_before_unlink_does_not_ingest_twice(store, monkeypatch):
+    from pathlib import Path
+
     from workbench.store.ingest import ingest_pending
 
     with wb.start_run(experiment="e", store=store) as run:
         run.log_metric("m", 1.0, step=0)
     store.flush()
     files = sorted(store.spool_dir.glob("*.spool"))
-    saved = {p: p.read_bytes() for p in files}
-    store.sync()
-    for p, data in saved.items():  # as if the process died before deleting them
-        p.write_bytes(data)
-    with store._db() as con:
-        ingest_pending(con, store.spool_dir)
+    assert files
+
+    def die(self, *args, **kwargs):  # the process "dies" right after the commit
+        raise KeyboardInterrupt("killed between commit and unlink")
+
+    with store._handle.connect(ingest=False) as con:
+        monkeypatch.setattr(Path, "unlink", die)
+        with pytest.raises(KeyboardInterrupt):
+            ingest_pending(con, store.spool_dir)
+        monkeypatch.undo()
+        assert all(p.exists() for p in files)  # committed, but the files are still there
+        ingest_pending(con, store.spool_dir)  # the next ingester skips them
+        assert con.execute("SELECT count(*) FROM spool_ingested").fetchone()[0] == 0
     assert len(store.metric_history(run.id, "m")) == 1
     assert list(store.spool_dir.glob("*.spool")) == []
 

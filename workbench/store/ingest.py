@@ -125,9 +125,11 @@ def _ingest_batch(con: duckdb.DuckDBPyConnection, files: list[Path], spool_dir: 
             path.unlink()
         except FileNotFoundError:
             pass
-    if done:
-        # Their files are gone now; the names are no longer needed.
-        con.execute("DELETE FROM spool_ingested WHERE list_contains(?, file_name)", [sorted(done)])
+    # A name is only needed while its file might still exist (a crash between
+    # the commit and the unlink above); the files of this batch are gone, so
+    # keep the table to the names of files still in the folder.
+    remaining = [p.name for p in spool_files(spool_dir)]
+    con.execute("DELETE FROM spool_ingested WHERE NOT list_contains(?, file_name)", [remaining])
     return len(fresh)
 
 
