@@ -146,7 +146,21 @@ def _quarantine(path: Path, spool_dir: Path, exc: Exception) -> None:
 def apply_records(
     con: duckdb.DuckDBPyConnection, records: list[dict[str, Any]], tables: list[pa.Table]
 ) -> None:
-    """Apply decoded records and metric tables inside the caller's transaction."""
+    """Apply decoded records and metric tables inside the caller's transaction.
+
+    Each batch is registered as a named Arrow view for the SQL that reads it.
+    """
+    try:
+        _apply(con, records, tables)
+    finally:
+        for name in _VIEWS:
+            con.unregister(name)
+
+
+_VIEWS = ("env", "starts", "upd", "prm", "tg", "pts", "art", "ds", "rd")
+
+
+def _apply(con, records, tables) -> None:
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_kind[record["kind"]].append(record)
@@ -174,6 +188,7 @@ def _apply_environments(con, rows) -> None:
         [("env_id", pa.string()), ("python_version", pa.string()), ("platform", pa.string()),
          ("packages", pa.string())],
     )
+    con.register("env", env)
     con.execute(
         "INSERT OR IGNORE INTO environments SELECT env_id, python_version, platform, "
         "packages::JSON FROM env"
@@ -209,6 +224,7 @@ def _apply_run_starts(con, rows) -> None:
                 r["experiment_id"] = ids[r.get("experiment_name") or "Default"]
     starts = _table(unique, RUN_COLUMNS)
     cols = ", ".join(c for c, _ in RUN_COLUMNS)
+    con.register("starts", starts)
     con.execute(f"INSERT OR IGNORE INTO runs ({cols}) SELECT {cols} FROM starts")
 
 
@@ -229,6 +245,7 @@ def _apply_run_updates(con, updates, heartbeats) -> None:
         [("run_id", pa.string()), ("status", pa.string()), ("end_time", pa.int64()),
          ("run_name", pa.string()), ("description", pa.string()), ("last_heartbeat", pa.int64())],
     )
+    con.register("upd", upd)
     con.execute(
         """UPDATE runs SET
              status = coalesce(upd.status, runs.status),
@@ -254,6 +271,7 @@ def _apply_params(con, rows) -> None:
             "value": pa.array(list(seen.values()), pa.string()),
         }
     )
+    con.register("prm", prm)
     con.execute(
         "INSERT OR IGNORE INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm"
     )
@@ -276,6 +294,7 @@ def _apply_tags(con, rows) -> None:
             "value": pa.array(list(final.values()), pa.string()),
         }
     )
+    con.register("tg", tg)
     con.execute("DELETE FROM tags USING tg WHERE tags.run_id = tg.run_id AND tags.key = tg.key")
     con.execute("INSERT INTO tags SELECT run_id, key, value FROM tg WHERE value IS NOT NULL")
 
@@ -285,6 +304,7 @@ def _apply_metrics(con, tables: list[pa.Table]) -> None:
         return
     pts = pa.concat_tables([t.cast(METRIC_SCHEMA) for t in tables])
     # Sorted so that one run's history of one key sits together on disk.
+    con.register("pts", pts)
     con.execute(
         "INSERT INTO metrics SELECT run_id, key, step, ts, value FROM pts ORDER BY run_id, key, step"
     )
@@ -322,6 +342,7 @@ def _apply_artifacts(con, rows) -> None:
         [("run_id", pa.string()), ("path", pa.string()), ("sha256", pa.string()),
          ("size", pa.int64()), ("ts", pa.int64())],
     )
+    con.register("art", art)
     con.execute(
         "INSERT OR REPLACE INTO artifacts SELECT run_id, path, sha256, size, ts FROM art"
     )
@@ -336,6 +357,7 @@ def _apply_datasets(con, datasets, links) -> None:
              ("n_rows", pa.int64()), ("n_cols", pa.int64()), ("source", pa.string()),
              ("artifact_sha256", pa.string()), ("ts", pa.int64())],
         )
+        con.register("ds", ds)
         con.execute(
             "INSERT OR IGNORE INTO datasets SELECT digest, name, schema::JSON, n_rows, n_cols, "
             "source, artifact_sha256, ts FROM ds"
@@ -347,6 +369,7 @@ def _apply_datasets(con, datasets, links) -> None:
             [("run_id", pa.string()), ("digest", pa.string()), ("name", pa.string()),
              ("role", pa.string())],
         )
+        con.register("rd", rd)
         con.execute("INSERT OR IGNORE INTO run_datasets SELECT run_id, digest, name, role FROM rd")
 
 

@@ -31,8 +31,8 @@ import threading
 import time
 import warnings
 import weakref
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
