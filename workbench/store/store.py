@@ -521,35 +521,29 @@ class Store:
         df["timestamp"] = _to_datetime(df.pop("ts"))
         return df[["run_id", "step", "timestamp", "value"]]
 
-    def metric_keys(self, run_ids: list[str] | None = None, experiment: str | int | None = None) -> list[str]:
-        """Distinct metric keys of some runs or of an experiment, sorted."""
-        sql = "SELECT DISTINCT key FROM latest_metrics lm"
+    def _distinct_keys(self, table: str, run_ids: list[str] | None, experiment: str | int | None) -> list[str]:
+        sql = f"SELECT DISTINCT key FROM {table} k"
         args: list[Any] = []
         if run_ids is not None:
-            sql += " WHERE list_contains(?, lm.run_id)"
+            sql += " WHERE k.run_id IN (SELECT unnest(?::VARCHAR[]))"
             args.append(list(run_ids))
         elif experiment is not None:
-            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ?"
+            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ? AND r.deleted_at IS NULL"
             args.append(self._resolve_experiment(experiment))
-        return [r[0] for r in self._query_df(sql + " ORDER BY key", args).itertuples(index=False)]
+        with self._db() as con:
+            return [row[0] for row in con.execute(sql + " ORDER BY key", args).fetchall()]
 
-    def param_keys(self, experiment: str | int | None = None) -> list[str]:
-        """Distinct param keys (of one experiment if given), sorted."""
-        sql = "SELECT DISTINCT key FROM params p"
-        args: list[Any] = []
-        if experiment is not None:
-            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ?"
-            args.append(self._resolve_experiment(experiment))
-        return [r[0] for r in self._query_df(sql + " ORDER BY key", args).itertuples(index=False)]
+    def metric_keys(self, run_ids: list[str] | None = None, experiment: str | int | None = None) -> list[str]:
+        """Distinct metric keys of some runs, of an experiment, or of the store; sorted."""
+        return self._distinct_keys("latest_metrics", run_ids, experiment)
 
-    def tag_keys(self, experiment: str | int | None = None) -> list[str]:
-        """Distinct tag keys (of one experiment if given), sorted."""
-        sql = "SELECT DISTINCT key FROM tags t"
-        args: list[Any] = []
-        if experiment is not None:
-            sql += " JOIN runs r USING (run_id) WHERE r.experiment_id = ?"
-            args.append(self._resolve_experiment(experiment))
-        return [r[0] for r in self._query_df(sql + " ORDER BY key", args).itertuples(index=False)]
+    def param_keys(self, experiment: str | int | None = None, run_ids: list[str] | None = None) -> list[str]:
+        """Distinct param keys of an experiment, of some runs, or of the store; sorted."""
+        return self._distinct_keys("params", run_ids, experiment)
+
+    def tag_keys(self, experiment: str | int | None = None, run_ids: list[str] | None = None) -> list[str]:
+        """Distinct tag keys of an experiment, of some runs, or of the store; sorted."""
+        return self._distinct_keys("tags", run_ids, experiment)
 
     def latest_metrics(self, run_ids: list[str]) -> pd.DataFrame:
         """Latest, min and max value and point count of every metric of some runs (long form)."""
