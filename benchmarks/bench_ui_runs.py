@@ -1,0 +1,210 @@
+"""Benchmark of the Runs screens in headless Chromium; prints its figures.
+
+    python benchmarks/bench_ui_runs.py [--runs 10000] [--repeat 3] [--keep DIR]
+
+Builds (through the tracking API) a store with one experiment of 10,000 runs (3 params,
+5 metrics each) and one experiment of 20 runs with 5 metrics of 1,000 steps each, serves
+``apps/workbench_app.py`` with ``panel serve`` and measures, in Debian's Chromium:
+
+* navigation -> the run table shows its first rows (goal < 2 s); the first load of a fresh
+  server (which imports Panel/HoloViews in the server) is reported separately as "cold";
+* pressing Enter in the filter box -> the table shows the new count (goal < 300 ms);
+* clicking Compare with 20 runs selected -> the comparison's charts are drawn (goal < 1 s).
+
+Each figure is the median of ``--repeat`` tries (min and max in brackets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from workbench.store.store import Store  # noqa: E402
+from workbench.tracking.run import Run  # noqa: E402
+from workbench.ui._fixtures import build_big_store  # noqa: E402
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+
+
+def build(path: Path, n_runs: int) -> None:
+    started = time.perf_counter()
+    build_big_store(path, n_runs=n_runs, n_metrics=5, experiment="big")
+    store = Store(path)
+    steps = np.arange(1000)
+    for i in range(20):
+        run = Run.create(store, "compare20", run_name=f"c{i:02d}")
+        run.log_params({"lr": 0.001 * (i + 1), "model": ("rf", "gbm")[i % 2]})
+        for k in range(5):
+            run.log_metric_history(f"metric_{k}", np.exp(-steps / (200 + 10 * i)) + 0.01 * k
+                                   + 0.002 * np.sin(steps / 7.0))
+        run.end()
+    store.sync()
+    store.close()
+    print(f"built the store ({n_runs:,} + 20 runs) in {time.perf_counter() - started:.1f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(store_path: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOKEH_", "PANEL_"))}
+    env["WORKBENCH_STORE"] = str(store_path)
+    cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "apps" / "workbench_app.py"),
+           "--port", str(port), "--address", "127.0.0.1",
+           "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}/workbench_app"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=30):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"panel serve did not start; see {log_path}")
+
+
+def summary(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"{statistics.median(ms):7.0f} ms  [{min(ms):.0f}–{max(ms):.0f}]"
+
+
+def wait_total(page, total: int, timeout: float = 60_000) -> None:
+    page.get_by_text(re.compile(rf"of {total:,} · page")).wait_for(timeout=timeout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", default=None, help="build/keep the store in this folder")
+    args = parser.parse_args()
+
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    store_path = folder / "bench.duckdb"
+    if not store_path.exists():
+        build(store_path, args.runs)
+    store = Store(store_path)
+    compare_ids = list(store.search_runs("compare20", max_results=20)["run_id"])
+    filters = []
+    for i in range(args.repeat):
+        expr = f"metrics.m0000 > {0.1 + 0.2 * i:.1f} and params.model = 'rf'"
+        filters.append((expr, store.count_runs("big", expr)))
+    store.close()
+
+    from playwright.sync_api import sync_playwright
+
+    proc, url = serve(store_path, folder / "serve.log")
+    results: dict[str, list[float]] = {"first rows (cold server)": [], "first rows": [],
+                                       "filter -> table updated": [],
+                                       "Compare 20 runs x 5 metrics x 1000 steps": []}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu"])
+
+            def new_page():
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                context.route(lambda u: "127.0.0.1" not in u and not u.startswith(("data:", "blob:")),
+                              lambda route: route.abort())
+                return context, context.new_page()
+
+            # 1. navigation -> first rows
+            for attempt in range(args.repeat + 1):
+                context, page = new_page()
+                t0 = time.perf_counter()
+                page.goto(f"{url}?experiment=big")
+                page.locator(".tabulator-row").first.wait_for(timeout=120_000)
+                elapsed = time.perf_counter() - t0
+                results["first rows (cold server)" if attempt == 0 else "first rows"].append(elapsed)
+                wait_total(page, args.runs)
+                if attempt < args.repeat:
+                    context.close()
+
+            # 2. filter -> table updated (page from the last load)
+            box = page.locator(".wb-filter input")
+            for expr, expected in filters:
+                box.fill(expr)
+                t0 = time.perf_counter()
+                box.press("Enter")
+                wait_total(page, expected)
+                results["filter -> table updated"].append(time.perf_counter() - t0)
+                box.fill("")
+                box.press("Enter")
+                wait_total(page, args.runs)
+            context.close()
+
+            # 3. Compare with 20 runs selected
+            for _ in range(args.repeat):
+                context, page = new_page()
+                page.goto(f"{url}?experiment=compare20&runs={','.join(compare_ids)}")
+                wait_total(page, 20)
+                page.wait_for_function(
+                    "() => document.querySelector('.pn-busy-container .spin') === null")
+                button = page.locator(".wb-compare button")
+                button.wait_for()
+                page.wait_for_function(
+                    """() => { const find = (n) => { if (!n) return null;
+                        if (n.classList && n.classList.contains('wb-compare')) return n;
+                        if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
+                        for (const c of n.children || []) { const r = find(c); if (r) return r; }
+                        return null; };
+                      const host = find(document.body);
+                      const b = host && (host.shadowRoot || host).querySelector('button');
+                      return b && !b.disabled; }""", timeout=30_000)
+                t0 = time.perf_counter()
+                button.click()
+                page.get_by_text("Compare 20 runs").first.wait_for(timeout=60_000)
+                page.locator("canvas").first.wait_for(timeout=60_000)
+                page.wait_for_function(
+                    "() => document.querySelector('.pn-busy-container .spin') === null",
+                    timeout=60_000)
+                results["Compare 20 runs x 5 metrics x 1000 steps"].append(time.perf_counter() - t0)
+                context.close()
+            browser.close()
+    finally:
+        try:
+            os.killpg(proc.pid, 15)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    goals = {"first rows": 2.0, "filter -> table updated": 0.3,
+             "Compare 20 runs x 5 metrics x 1000 steps": 1.0}
+    print(f"\nRuns screens, {args.runs:,} runs in one experiment, headless Chromium "
+          f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}):")
+    for name, values in results.items():
+        goal = goals.get(name)
+        verdict = "" if goal is None else (
+            f"  goal < {goal * 1000:.0f} ms: {'met' if statistics.median(values) < goal else 'MISSED'}")
+        print(f"  {name:<44} {summary(values)}{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

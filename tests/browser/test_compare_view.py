@@ -1,0 +1,198 @@
+"""The Compare screen in a real browser: lines per chart, offline, no console errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from browser_harness import (
+    assert_no_console_errors,
+    assert_no_server_errors,
+    assert_offline,
+    screenshot,
+    wait_for_idle,
+)
+
+import workbench as wb
+
+APP = "apps/compare_app.py"
+
+# Per Bokeh figure: its title, and the number of points of each Line / MultiLine renderer.
+_FIGURES_JS = """
+() => {
+  const doc = Bokeh.documents[0];
+  const out = [];
+  for (const m of doc.all_models) {
+    if (m.constructor.__name__ !== "Figure") continue;
+    const lines = [], multi = [];
+    let scatter = 0;
+    for (const r of m.renderers) {
+      if (r.constructor.__name__ !== "GlyphRenderer") continue;
+      const g = r.glyph.constructor.__name__;
+      const n = r.data_source.get_length();
+      if (g === "Line") lines.push(n);
+      else if (g === "MultiLine") multi.push(n);
+      else if (g === "Scatter" || g === "Circle") scatter += n;
+    }
+    out.push({title: m.title ? m.title.text : "", lines, multi, scatter});
+  }
+  return out;
+}
+"""
+
+
+def _seed(path) -> tuple[wb.Store, list[str], str]:
+    """Four runs: 3 log a long 'loss' history (one of 1,000,000 points), all 4 log 'accuracy'."""
+    store = wb.Store(path)
+    rng = np.random.default_rng(0)
+    t0 = int(time.time() * 1000) + 1000
+    ids = []
+    configs = [(0.1, "adam", 64), (0.03, "adam", 128), (0.01, "sgd", 64), (0.003, "sgd", 32)]
+    for i, (lr, opt, batch) in enumerate(configs):
+        with wb.start_run(experiment="compare-ui", run_name=f"{opt}-lr{lr}", store=store) as run:
+            run.log_params({"lr": lr, "optimizer": opt, "batch_size": batch, "epochs": 20})
+            if i < 3:
+                n = 1_000_000 if i == 0 else 300
+                t = np.arange(n) / n
+                steps = np.linspace(0, 999_999, n).astype(np.int64)  # same span, fewer points
+                # Timestamps spread over ~10 minutes so relative/wall time mean something.
+                run.log_metric_history(
+                    "loss", np.exp(-5 * t * (i + 1)) + 0.02 * rng.random(n), steps=steps,
+                    timestamps=t0 + (t * 600_000 * (i + 1)).astype(np.int64),
+                )
+            for step in range(20):
+                run.log_metric("accuracy", 0.6 + 0.3 * (1 - np.exp(-step * lr * 10)) - 0.01 * i,
+                               step=step, timestamp=t0 + step * 30_000 * (i + 1))
+        ids.append(run.id)
+    store.sync()
+    big = ids[0]
+    store.close()
+    return store, ids, big
+
+
+def _figures(page) -> dict[str, dict]:
+    return {f["title"]: f for f in page.evaluate(_FIGURES_JS)}
+
+
+@pytest.fixture
+def seeded(tmp_path):
+    return _seed(tmp_path / "compare.duckdb")
+
+
+def test_compare_view_draws_one_line_per_run(serve_app, page, seeded):
+    store, ids, _big = seeded
+    app = serve_app(APP, "--store", str(store.path), "--runs", ",".join(ids))
+    page.goto(app)
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0 && "
+        "[...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure')"
+        ".length >= 4",
+        timeout=60_000,
+    )
+    wait_for_idle(page)
+    page.wait_for_timeout(500)
+    shot = screenshot(page, "compare-view")
+    figures = _figures(page)
+
+    loss = next(f for t, f in figures.items() if t.startswith("loss"))
+    acc = next(f for t, f in figures.items() if t.startswith("accuracy"))
+    assert len(loss["lines"]) == 3, figures  # the 4th run has no loss
+    assert len(acc["lines"]) == 4, figures
+    # The 1,000,000-point history reaches the browser downsampled (default 2000 per curve).
+    assert max(loss["lines"]) <= 2000 and min(loss["lines"]) >= 2, loss
+    assert all(n == 20 for n in acc["lines"]), acc
+    parallel = next(f for t, f in figures.items() if t.startswith("Parameters against"))
+    # batch_size, lr, optimizer, accuracy: 3 segments per run (a colour-mapped path is
+    # drawn segment by segment).
+    assert sum(parallel["multi"]) == 4 * 3, parallel
+    scatter = next(f for t, f in figures.items() if " vs " in t)
+    assert scatter["scatter"] == 4, scatter
+
+    # Panel renders into shadow roots: locators pierce them, inner_text("body") does not.
+    assert page.get_by_text("Compare 4 runs").count() >= 1
+    assert page.get_by_text("Traceback").count() == 0
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(app)
+    assert shot.exists()
+
+
+def test_compare_view_x_axis_and_log_controls(serve_app, page, seeded):
+    store, ids, _big = seeded
+    app = serve_app(APP, "--store", str(store.path), "--runs", ",".join(ids[1:]))
+    page.goto(app)
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0 && "
+        "[...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure')"
+        ".length >= 4",
+        timeout=60_000,
+    )
+    page.get_by_role("button", name="relative time").click()
+    page.wait_for_function(
+        "() => [...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure'"
+        " && m.below.length && m.below[0].axis_label === 'relative time (s)')",
+        timeout=30_000,
+    )
+    page.locator(".wb-log-y input[type=checkbox]").check()
+    page.wait_for_function(
+        "() => [...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure'"
+        " && m.y_scale.constructor.__name__ === 'LogScale')",
+        timeout=30_000,
+    )
+    wait_for_idle(page)
+    page.wait_for_timeout(500)
+    screenshot(page, "compare-view-relative-log")
+    figures = _figures(page)
+    loss = next(f for t, f in figures.items() if t.startswith("loss"))
+    assert len(loss["lines"]) == 2, figures
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(app)
+
+
+def test_compare_view_shows_errors_as_messages(serve_app, page, seeded):
+    store, ids, _big = seeded
+    app = serve_app(APP, "--store", str(store.path), "--runs", f"{ids[0]},no-such-run")
+    page.goto(app)
+    page.wait_for_selector("text=Unknown run id: no-such-run", timeout=30_000)
+    screenshot(page, "compare-view-error")
+    assert page.get_by_text("Traceback").count() == 0
+    assert_no_console_errors(page)
+    assert_no_server_errors(app)
+
+
+def test_compare_view_fifty_runs(serve_app, page, tmp_path):
+    store = wb.Store(tmp_path / "fifty.duckdb")
+    ids = []
+    for i in range(50):
+        with wb.start_run(experiment="sweep", run_name=f"trial-{i:02d}", store=store) as run:
+            lr = 10 ** -(1 + i % 4)
+            run.log_params({"lr": lr, "layers": 1 + i % 3, "activation": ["relu", "tanh"][i % 2]})
+            steps = np.arange(500)
+            run.log_metric_history("train_loss", np.exp(-steps / (50 + 5 * i)) + 0.05)
+            run.log_metric_history("val_accuracy", 0.9 - 0.4 * np.exp(-steps / (40 + 3 * i)))
+        ids.append(run.id)
+    store.sync()
+    store.close()
+    app = serve_app(APP, "--store", str(store.path), "--runs", ",".join(ids))
+    started = time.monotonic()
+    page.goto(app)
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0 && "
+        "[...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure')"
+        ".length >= 4",
+        timeout=90_000,
+    )
+    elapsed = time.monotonic() - started
+    wait_for_idle(page)
+    page.wait_for_timeout(1000)
+    screenshot(page, "compare-view-50-runs")
+    figures = _figures(page)
+    for prefix in ("train_loss", "val_accuracy"):
+        fig = next(f for t, f in figures.items() if t.startswith(prefix))
+        assert len(fig["lines"]) == 50, (prefix, fig)
+    assert elapsed < 60, f"50 runs took {elapsed:.1f}s to show"
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(app)

@@ -1,0 +1,274 @@
+"""CompareModel driven directly (no browser): params, best runs, curves, axes, smoothing."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+
+import workbench as wb
+from workbench.ui.compare import (
+    MAX_RUNS,
+    NA_POSITION,
+    CompareModel,
+    RunComparison,
+    ema,
+    guess_direction,
+)
+
+T0 = 1_767_000_000_000  # fixed epoch ms for the metric timestamps
+
+
+@pytest.fixture
+def seeded(store):
+    """Four runs: lr/optimizer differ, epochs equal, 'dropout' only in run 3; metrics vary."""
+    specs = [
+        ("a", {"lr": 0.1, "optimizer": "adam", "epochs": 10}, {"auc": 0.81, "val_loss": 0.40}),
+        ("b", {"lr": 0.01, "optimizer": "adam", "epochs": 10}, {"auc": 0.93, "val_loss": 0.25}),
+        ("c", {"lr": 0.001, "optimizer": "sgd", "epochs": 10}, {"auc": 0.88, "val_loss": 0.21}),
+        ("d", {"lr": 0.01, "optimizer": "sgd", "epochs": 10, "dropout": 0.5}, {"auc": 0.70}),
+    ]
+    ids = []
+    for i, (name, params, finals) in enumerate(specs):
+        with wb.start_run(experiment="cmp", run_name=name, store=store) as run:
+            run.log_params(params)
+            if "val_loss" in finals:  # runs a-c have a 50-step loss history ending at the final
+                steps = np.arange(50)
+                values = finals["val_loss"] + np.exp(-steps / 10) * (i + 1)
+                values[-1] = finals["val_loss"]
+                run.log_metric_history("val_loss", values, steps=steps,
+                                       timestamps=T0 + steps * 1000 * (i + 1))
+            run.log_metric("auc", finals["auc"], step=0, timestamp=T0)
+        ids.append(run.id)
+    store.sync()
+    return store, ids
+
+
+def test_guess_direction():
+    for name in ("auc", "val_auc", "accuracy", "val_acc", "f1", "macro_f1", "r2", "precision",
+                 "recall", "score", "test_auc_curve", "rocauc"):
+        assert guess_direction(name) == "max", name
+    for name in ("loss", "val_loss", "log_loss", "error", "rmse", "mae", "mse", "accuracy_std",
+                 "cv_auc_std", "whatever"):
+        assert guess_direction(name) == "min", name
+
+
+def test_differing_params(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.error == ""
+    assert model.differing_params() == ["dropout", "lr", "optimizer"]  # missing counts as different
+    frame = model.params_frame()
+    assert frame["param"].tolist() == ["dropout", "epochs", "lr", "optimizer"]
+    assert frame.set_index("param")["differs"].to_dict() == {
+        "dropout": True, "epochs": False, "lr": True, "optimizer": True}
+    assert frame.columns.tolist() == ["param", "a", "b", "c", "d", "differs"]
+    assert frame.set_index("param").loc["lr", ["a", "b", "c", "d"]].tolist() == [
+        "0.1", "0.01", "0.001", "0.01"]
+    model.only_differing = True
+    assert model.params_frame()["param"].tolist() == ["dropout", "lr", "optimizer"]
+    # Same params everywhere: nothing differs.
+    same = CompareModel(store=store, run_ids=ids[:2])
+    assert same.differing_params() == ["lr"]
+
+
+def test_best_run_per_metric_min_and_max(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.direction("auc") == "max" and model.direction("val_loss") == "min"
+    assert model.best_runs() == {"auc": ids[1], "val_loss": ids[2]}
+    mask = model.best_mask()
+    summary = model.summary_frame()
+    assert summary["run"].tolist() == ["a", "b", "c", "d"]
+    assert summary.loc[mask["auc"], "run"].tolist() == ["b"]
+    assert summary.loc[mask["val_loss"], "run"].tolist() == ["c"]
+    assert pd.isna(summary.loc[3, "val_loss"])  # run d has no val_loss
+    # Per-metric override of the direction.
+    model.set_direction("auc", "min")
+    assert model.best_runs()["auc"] == ids[3]
+    model.directions = {"val_loss": "max"}
+    assert model.best_runs() == {"auc": ids[1], "val_loss": ids[0]}
+    with pytest.raises(ValueError):
+        model.set_direction("auc", "up")
+
+
+def test_one_curve_per_run_having_the_metric(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.chart_metrics == ["val_loss"]  # the only metric with a history by default
+    overlay = model.metric_overlay("val_loss")
+    assert len(overlay) == 3  # run d has no val_loss
+    assert [c.label for c in overlay] == ["a", "b", "c"]
+    assert len({c.opts.get().kwargs["color"] for c in overlay}) == 3
+    assert len(model.metric_overlay("auc")) == 4
+    # The curves render to one Bokeh Line renderer each, with a legend of run names.
+    fig = hv.render(overlay, backend="bokeh")
+    lines = [r for r in fig.renderers if type(getattr(r, "glyph", None)).__name__ == "Line"]
+    assert len(lines) == 3
+    assert [item.label["value"] for item in fig.legend[0].items] == ["a", "b", "c"]
+
+
+def test_downsampling_caps_points_per_curve(store):
+    ids = []
+    for i, n in enumerate((200_000, 5_000, 100)):
+        with wb.start_run(experiment="big", run_name=f"r{i}", store=store) as run:
+            values = np.sin(np.arange(n) / 500.0)
+            values[n // 3] = 50.0  # a spike that must survive downsampling
+            run.log_metric_history("loss", values)
+        ids.append(run.id)
+    store.sync()
+    model = CompareModel(store=store, run_ids=ids, max_points=1000)
+    data = model.curve_data("loss")
+    sizes = {rid: len(df) for rid, df in data.items()}
+    assert sizes[ids[0]] <= 1000 and sizes[ids[1]] <= 1000
+    assert sizes[ids[2]] == 100  # short histories come back whole
+    assert all(df["value"].max() == 50.0 for df in data.values())
+    model.max_points = 300
+    assert max(len(df) for df in model.curve_data("loss").values()) <= 300
+    overlay = model.metric_overlay("loss")
+    assert len(overlay) == 3 and all(len(c) <= 300 for c in overlay)
+
+
+def test_x_axis_modes(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    steps = model.curve_data("val_loss")[ids[1]]
+    assert steps["x"].tolist() == list(range(50))
+    model.x_axis = "wall time"
+    wall = model.curve_data("val_loss")[ids[1]]
+    expected = pd.to_datetime(T0 + np.arange(50) * 2000, unit="ms")
+    assert pd.DatetimeIndex(wall["x"]).equals(pd.DatetimeIndex(expected))
+    model.x_axis = "relative time"
+    rel = model.curve_data("val_loss")[ids[1]]
+    start = store.get_run(ids[1])["start_time"]
+    offset = (pd.Timestamp(T0, unit="ms", tz="UTC") - start).total_seconds()
+    np.testing.assert_allclose(rel["x"], offset + np.arange(50) * 2.0)
+    assert model.metric_overlay("val_loss").get(0).kdims[0].label == "relative time (s)"
+    with pytest.raises(ValueError):
+        model.x_axis = "epochs"
+
+
+def test_smoothing_matches_pandas_ewm(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    raw = {rid: df["y"].to_numpy() for rid, df in model.curve_data("val_loss").items()}
+    for weight in (0.3, 0.9, 0.99):
+        model.smoothing = weight
+        for rid, df in model.curve_data("val_loss").items():
+            expected = pd.Series(raw[rid]).ewm(alpha=1 - weight, adjust=True).mean()
+            np.testing.assert_allclose(df["y"], expected)
+            np.testing.assert_allclose(df["value"], raw[rid])  # raw values kept alongside
+    values = np.array([1.0, np.nan, 3.0, 2.0])
+    np.testing.assert_allclose(ema(values, 0.5), pd.Series(values).ewm(alpha=0.5).mean())
+    np.testing.assert_array_equal(ema(values[[0, 2, 3]], 0.0), values[[0, 2, 3]])
+    with pytest.raises(ValueError):
+        model.smoothing = 1.0
+
+
+def test_log_y_drops_non_positive_points(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids, log_y=True)
+    overlay = model.metric_overlay("val_loss")
+    assert overlay.opts.get().kwargs["logy"] is True
+    assert all((c.dimension_values(1) > 0).all() for c in overlay)
+
+
+def test_parallel_coordinates_and_scatter(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.parallel_metric == "auc"  # present in every run, higher is better
+    axes = {a["name"]: a for a in model.parallel_axes()}
+    assert list(axes) == ["dropout", "lr", "optimizer", "auc"]
+    assert axes["lr"]["kind"] == "log"  # 0.001 .. 0.1 spans two decades
+    np.testing.assert_allclose(axes["lr"]["positions"], [1.0, 0.5, 0.0, 0.5])
+    assert axes["optimizer"]["kind"] == "category"
+    np.testing.assert_allclose(axes["optimizer"]["positions"], [0, 0, 1, 1])
+    np.testing.assert_allclose(axes["dropout"]["positions"], [NA_POSITION] * 3 + [0.5])
+    np.testing.assert_allclose(axes["auc"]["positions"], (np.array([0.81, 0.93, 0.88, 0.70]) - 0.70)
+                               / 0.23)
+    fig = hv.render(model.parallel_plot(), backend="bokeh")
+    multi = [r for r in fig.renderers
+             if type(getattr(r, "glyph", None)).__name__ == "MultiLine"]
+    # A colour-mapped Path is drawn segment by segment: 4 runs x 3 gaps between 4 axes.
+    assert sum(len(r.data_source.data["xs"]) for r in multi) == 4 * 3
+
+    model.scatter_x, model.scatter_y = "params.lr", "metrics.val_loss"
+    frame = model.scatter_frame()
+    assert frame["run"].tolist() == ["a", "b", "c"]  # d has no val_loss
+    assert frame["x"].tolist() == [0.1, 0.01, 0.001]
+    model.scatter_x = "params.optimizer"
+    assert model.scatter_frame()["x"].tolist() == ["adam", "adam", "sgd"]
+    assert len(model.scatter_plot()) == 3
+    hv.render(model.scatter_plot(), backend="bokeh")
+
+
+@pytest.mark.parametrize(
+    ("run_ids", "message"),
+    [
+        ([], "Select at least 2 runs to compare (got 0)."),
+        (["x"], "Select at least 2 runs to compare (got 1)."),
+        ([f"r{i}" for i in range(MAX_RUNS + 1)], "Compare at most 50 runs at a time (got 51)"),
+        (["nope", "nada"], "Unknown run ids: nope, nada."),
+    ],
+)
+def test_bad_selections_give_messages(store, run_ids, message):
+    model = CompareModel(store=store, run_ids=run_ids)
+    assert message in model.error
+    assert model.runs is None and model.best_runs() == {} and model.parallel_axes() == []
+    view = RunComparison(store, run_ids=run_ids)
+    pn.panel(view).get_root()  # renders the message, does not raise
+
+
+def test_unknown_id_among_known_and_store_errors(seeded, monkeypatch):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=[ids[0], "missing-run"])
+    assert model.error == "Unknown run id: missing-run."
+    model.run_ids = ids[:2]  # recovers when the selection changes
+    assert model.error == "" and len(model.runs) == 2
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "latest_metrics", boom)
+    model.run_ids = ids[:3]
+    assert model.error == "Could not load the runs: RuntimeError: disk on fire"
+    assert CompareModel(run_ids=ids).error == "No store to read runs from."
+
+
+def test_fifty_runs_take_few_store_calls(store):
+    ids = []
+    for i in range(50):
+        with wb.start_run(experiment="fifty", run_name=f"trial-{i}", store=store) as run:
+            run.log_params({"lr": 10 ** -(i % 5), "layers": i % 3, "seed": i})
+            run.log_metric_history("loss", np.exp(-np.arange(300) / (10 + i)))
+            run.log_metric_history("val_accuracy", 1 - np.exp(-np.arange(300) / (20 + i)))
+        ids.append(run.id)
+    store.sync()
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.error == ""
+    overlays = model.metric_overlays()
+    assert {k: len(v) for k, v in overlays.items()} == {"loss": 50, "val_accuracy": 50}
+    assert model.store_calls == 4  # runs, latest values, one history query per metric
+    model.smoothing = 0.5
+    model.metric_overlays()
+    assert model.store_calls == 4  # histories are cached until the selection changes
+    assert model.best_runs()["val_accuracy"] == ids[0]
+    assert len(set(model.runs["color"])) == 50
+    root = pn.panel(RunComparison(store, run_ids=ids)).get_root()
+    assert root is not None
+
+
+def test_run_comparison_view(seeded):
+    store, ids = seeded
+    view = RunComparison(store, run_ids=ids)
+    assert view.model.run_ids == ids
+    pn.panel(view).get_root()
+    view.run_ids = ids[:2]
+    assert len(view.model.runs) == 2
+    view.model.run_ids = ids[1:]
+    assert view.run_ids == ids[1:] and len(view.model.runs) == 3
+    # The "higher is better" widget writes per-metric overrides into the model.
+    view.higher_widget.value = ["val_loss"]
+    assert view.model.direction("val_loss") == "max" and view.model.direction("auc") == "min"

@@ -1,0 +1,749 @@
+"""The Compare screen: 2 to 50 runs side by side.
+
+``CompareModel`` is the view-model (state and actions, no browser needed);
+``RunComparison`` is the view, the same object in ``panel serve`` and in
+JupyterLab::
+
+    from workbench.ui.compare import RunComparison
+    RunComparison(store, run_ids=[id1, id2, id3])
+
+It shows (1) the latest metric values with the best run per metric
+highlighted, (2) the params of the runs with the differing ones highlighted,
+(3) every metric's history overlaid (one curve per run; x as step, wall time
+or relative time; EMA smoothing; log scale), (4) parallel coordinates of the
+differing params against a chosen metric and (5) a scatter of any param or
+metric against any other.
+
+Data comes from the Store API in a handful of queries whatever the number of
+runs: one ``search_runs`` for the runs and their params, one
+``latest_metrics`` for the summary and one ``metric_histories`` per charted
+metric, downsampled in SQL to ``max_points`` points per curve.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend)
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import NumeralTickFormatter
+
+from workbench.store.store import Store
+
+MIN_RUNS = 2
+MAX_RUNS = 50
+X_AXES = ("step", "wall time", "relative time")
+DIRECTIONS = ("max", "min")
+
+# Words in a metric name that say which way is better. Lower-is-better words
+# are checked first, so ``accuracy_std`` and ``auc_loss`` count as "min".
+_LOWER_WORDS = frozenset(
+    {"loss", "error", "err", "errors", "rmse", "mse", "mae", "mape", "smape", "nll", "perplexity",
+     "ppl", "std", "stdev", "variance", "var", "latency", "time", "duration", "cost", "wer", "cer",
+     "fpr", "fnr", "brier", "logloss", "regret", "distance", "divergence", "kl"}
+)
+_HIGHER_WORDS = frozenset(
+    {"auc", "roc", "acc", "accuracy", "f1", "r2", "precision", "recall", "score", "ap", "map",
+     "ndcg", "mrr", "iou", "dice", "bleu", "rouge", "sensitivity", "specificity", "tpr", "tnr",
+     "kappa", "mcc", "gain", "reward", "return", "fscore", "top1", "top5", "hit", "hits",
+     "coverage", "auroc", "auprc", "jaccard"}
+)
+_HIGHER_SUBSTRINGS = ("auc", "acc", "f1", "r2", "precision", "recall", "score")
+_LOWER_SUBSTRINGS = ("loss", "error", "rmse", "mae", "mse")
+
+# Colours per run: Category10 then Category20's lighter halves, then a
+# spread of Turbo for the rest (up to MAX_RUNS distinct colours).
+_PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+]
+NA_POSITION = -0.08  # where a missing value sits on a parallel-coordinates axis
+
+
+def guess_direction(metric: str) -> str:
+    """``"max"`` if the name suggests higher is better (auc, acc, f1, r2, ...), else ``"min"``.
+
+    >>> guess_direction("val_accuracy"), guess_direction("log_loss"), guess_direction("rmse")
+    ('max', 'min', 'min')
+    >>> guess_direction("accuracy_std"), guess_direction("rocauc"), guess_direction("mystery")
+    ('min', 'max', 'min')
+    """
+    words = [w for w in re.split(r"[^a-z0-9]+", metric.lower()) if w]
+    if any(w in _LOWER_WORDS for w in words):
+        return "min"
+    if any(w in _HIGHER_WORDS for w in words):
+        return "max"
+    name = metric.lower()
+    if any(s in name for s in _LOWER_SUBSTRINGS):
+        return "min"
+    if any(s in name for s in _HIGHER_SUBSTRINGS):
+        return "max"
+    return "min"
+
+
+def run_colors(n: int) -> list[str]:
+    """``n`` distinct colours (the first 20 from Category20, then Turbo)."""
+    if n <= len(_PALETTE):
+        return _PALETTE[:n]
+    from bokeh.palettes import Turbo256
+
+    extra = n - len(_PALETTE)
+    picks = np.linspace(20, 235, extra).round().astype(int)
+    return _PALETTE + [Turbo256[i] for i in picks]
+
+
+def ema(values: pd.Series | np.ndarray, weight: float) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's smoothing), ``weight`` in [0, 1).
+
+    Equal to ``pd.Series(values).ewm(alpha=1 - weight, adjust=True).mean()``; NaN points
+    are skipped (they keep NaN and do not poison later points).
+    """
+    arr = np.asarray(values, dtype=float)
+    if weight <= 0 or arr.size == 0:
+        return arr.copy()
+    return pd.Series(arr).ewm(alpha=1.0 - weight, adjust=True, ignore_na=False).mean().to_numpy()
+
+
+def _as_numbers(values: pd.Series) -> pd.Series | None:
+    """The values as floats if every non-missing one is numeric, else ``None``."""
+    present = values.dropna()
+    if present.empty:
+        return None
+    nums = pd.to_numeric(present, errors="coerce")
+    if nums.isna().any():
+        return None
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+class CompareModel(param.Parameterized):
+    """State and actions of the Compare screen (no browser needed).
+
+    Set ``store`` and ``run_ids`` (2 to 50 ids); on a problem (too few or too
+    many runs, an unknown id, a store error) ``error`` holds a readable
+    message and the data frames are empty, nothing raises.
+
+    >>> import tempfile, os, workbench as wb
+    >>> store = wb.Store(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
+    >>> CompareModel(store=store, run_ids=["only-one"]).error
+    'Select at least 2 runs to compare (got 1).'
+    """
+
+    store = param.ClassSelector(class_=Store, default=None, allow_None=True, doc="The store.")
+    run_ids = param.List(default=[], doc="The runs to compare, 2 to 50 ids.")
+
+    x_axis = param.Selector(default="step", objects=list(X_AXES), doc="x of the metric charts.")
+    smoothing = param.Number(
+        default=0.0, bounds=(0.0, 0.99), step=0.01, doc="EMA weight of the metric curves (0 = raw)."
+    )
+    log_y = param.Boolean(default=False, doc="Log scale for the metric charts' y axis.")
+    max_points = param.Integer(
+        default=2000, bounds=(2, 100_000), doc="Points per curve at most (downsampled in SQL)."
+    )
+    chart_metrics = param.ListSelector(default=[], objects=[], doc="The metrics charted.")
+    only_differing = param.Boolean(default=False, doc="Params table: only params that differ.")
+    parallel_metric = param.Selector(
+        default=None, objects=[], allow_None=True, doc="The metric axis of parallel coordinates."
+    )
+    scatter_x = param.Selector(default=None, objects=[], allow_None=True, doc="Scatter x column.")
+    scatter_y = param.Selector(default=None, objects=[], allow_None=True, doc="Scatter y column.")
+    directions = param.Dict(
+        default={}, doc="Per-metric override of which way is better: {metric: 'max' | 'min'}."
+    )
+
+    error = param.String(default="", doc="A readable message when the comparison cannot be shown.")
+    runs = param.DataFrame(
+        default=None, allow_None=True, precedence=-1,
+        doc="One row per run (in run_ids order): run_id, run_name, label, color, params.*, metrics.*",
+    )
+    latest = param.DataFrame(
+        default=None, allow_None=True, precedence=-1,
+        doc="Latest metric values, long form: run_id, key, value, step, min/max_value, n_points.",
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._history_cache: dict[tuple[str, int], pd.DataFrame] = {}
+        self.store_calls = 0  # how many Store queries this model made (tests check it stays small)
+        self.load()
+
+    # -- loading -------------------------------------------------------------
+    @param.depends("store", "run_ids", watch=True)
+    def load(self) -> None:
+        """(Re)read the runs; sets ``error`` instead of raising."""
+        self._history_cache.clear()
+        try:
+            self._load()
+        except Exception as exc:  # shown in the UI as a message, never a traceback
+            self._clear(f"Could not load the runs: {type(exc).__name__}: {exc}")
+
+    def _clear(self, message: str) -> None:
+        self.param.update(
+            error=message, runs=None, latest=None, chart_metrics=[], parallel_metric=None,
+            scatter_x=None, scatter_y=None,
+        )
+        self.param.chart_metrics.objects = []
+        self.param.parallel_metric.objects = []
+        self.param.scatter_x.objects = []
+        self.param.scatter_y.objects = []
+
+    def _load(self) -> None:
+        ids = [str(r) for r in dict.fromkeys(self.run_ids or [])]
+        if self.store is None:
+            return self._clear("No store to read runs from.")
+        if len(ids) < MIN_RUNS:
+            return self._clear(f"Select at least {MIN_RUNS} runs to compare (got {len(ids)}).")
+        if len(ids) > MAX_RUNS:
+            return self._clear(
+                f"Compare at most {MAX_RUNS} runs at a time (got {len(ids)}); narrow the selection."
+            )
+        quoted = ", ".join("'" + r.replace("'", "''") + "'" for r in ids)
+        self.store_calls += 1
+        found = self.store.search_runs(
+            filter=f"attributes.run_id IN ({quoted})", run_view="all", max_results=len(ids)
+        )
+        missing = [r for r in ids if r not in set(found["run_id"])]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            return self._clear(f"Unknown run id{'s' if len(missing) > 1 else ''}: {shown}.")
+        runs = found.set_index("run_id").loc[ids].reset_index()
+        names = runs["run_name"].fillna("").astype(str)
+        dup = names.duplicated(keep=False) | (names == "")
+        runs["label"] = [
+            f"{n} ({r[:6]})" if d else n for n, r, d in zip(names, runs["run_id"], dup, strict=False)
+        ]
+        runs["color"] = run_colors(len(runs))
+        self.store_calls += 1
+        latest = self.store.latest_metrics(ids)
+
+        metrics = sorted(latest["key"].unique().tolist())
+        history_metrics = sorted(latest.loc[latest["n_points"] > 1, "key"].unique().tolist())
+        scatter_choices = {f"param: {c[7:]}": c for c in runs.columns if c.startswith("params.")}
+        scatter_choices.update({f"metric: {m}": f"metrics.{m}" for m in metrics})
+
+        self.param.chart_metrics.objects = metrics
+        self.param.parallel_metric.objects = metrics
+        self.param.scatter_x.objects = scatter_choices
+        self.param.scatter_y.objects = scatter_choices
+        primary = self._primary_metric(latest, metrics, len(ids))
+        differing = self._differing(runs)
+        numeric_diff = [
+            f"params.{k}" for k in differing if _as_numbers(runs[f"params.{k}"]) is not None
+        ]
+        x_default = (numeric_diff or [f"params.{k}" for k in differing] or [None])[0]
+        if x_default is None and len(metrics) > 1:
+            x_default = f"metrics.{[m for m in metrics if m != primary][0]}"
+        self.param.update(
+            error="",
+            runs=runs,
+            latest=latest,
+            chart_metrics=history_metrics or metrics,
+            parallel_metric=primary,
+            scatter_x=x_default,
+            scatter_y=f"metrics.{primary}" if primary else None,
+        )
+
+    @staticmethod
+    def _primary_metric(latest: pd.DataFrame, metrics: list[str], n_runs: int) -> str | None:
+        if not metrics:
+            return None
+        coverage = latest.groupby("key")["run_id"].nunique()
+        full = [m for m in metrics if coverage.get(m, 0) == n_runs] or metrics
+        higher = [m for m in full if guess_direction(m) == "max"]
+        return (higher or full)[0]
+
+    # -- params --------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        return [] if self.runs is None else self.runs["label"].tolist()
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [] if self.latest is None else sorted(self.latest["key"].unique().tolist())
+
+    @property
+    def param_names(self) -> list[str]:
+        if self.runs is None:
+            return []
+        return [c[7:] for c in self.runs.columns if c.startswith("params.")]
+
+    @staticmethod
+    def _differing(runs: pd.DataFrame) -> list[str]:
+        out = []
+        for col in (c for c in runs.columns if c.startswith("params.")):
+            values = runs[col].map(lambda v: None if pd.isna(v) else str(v))
+            if values.nunique(dropna=False) > 1:
+                out.append(col[7:])
+        return out
+
+    def differing_params(self) -> list[str]:
+        """Param keys whose value (or presence) is not the same in every run."""
+        return [] if self.runs is None else self._differing(self.runs)
+
+    def params_frame(self, only_differing: bool | None = None) -> pd.DataFrame:
+        """Rows = params, columns ``param``, one per run label, and ``differs`` (bool)."""
+        only = self.only_differing if only_differing is None else only_differing
+        if self.runs is None:
+            return pd.DataFrame(columns=["param", "differs"])
+        differing = set(self.differing_params())
+        rows = []
+        for key in self.param_names:
+            if only and key not in differing:
+                continue
+            values = self.runs[f"params.{key}"].map(lambda v: "" if pd.isna(v) else str(v))
+            rows.append([key, *values.tolist(), key in differing])
+        return pd.DataFrame(rows, columns=["param", *self.labels, "differs"])
+
+    # -- best run per metric -------------------------------------------------
+    def direction(self, metric: str) -> str:
+        """``"max"`` or ``"min"``: the override in ``directions`` or a guess from the name."""
+        override = (self.directions or {}).get(metric)
+        if override is not None:
+            if override not in DIRECTIONS:
+                raise ValueError(f"direction of {metric!r} must be 'max' or 'min', got {override!r}")
+            return override
+        return guess_direction(metric)
+
+    def set_direction(self, metric: str, direction: str) -> None:
+        """Override which way is better for one metric."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+        self.directions = {**(self.directions or {}), metric: direction}
+
+    def best_runs(self) -> dict[str, str]:
+        """``{metric: run_id}`` of the run with the best latest value (first one on ties)."""
+        if self.latest is None:
+            return {}
+        order = {r: i for i, r in enumerate(self.runs["run_id"])}
+        best: dict[str, str] = {}
+        for key, group in self.latest.groupby("key", sort=True):
+            group = group.dropna(subset=["value"])
+            group = group[np.isfinite(group["value"].astype(float))]
+            if group.empty:
+                continue
+            group = group.assign(_order=group["run_id"].map(order)).sort_values("_order")
+            values = group["value"].to_numpy(dtype=float)
+            idx = int(np.argmax(values) if self.direction(key) == "max" else np.argmin(values))
+            best[key] = group["run_id"].iloc[idx]
+        return best
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Rows = runs (``run`` label, ``run_id``), columns = metrics' latest values."""
+        if self.runs is None:
+            return pd.DataFrame(columns=["run", "run_id"])
+        wide = self.latest.pivot(index="run_id", columns="key", values="value")
+        wide = wide.reindex(index=self.runs["run_id"], columns=self.metric_names)
+        out = wide.reset_index().rename_axis(columns=None)
+        out.insert(0, "run", self.runs["label"].to_numpy())
+        return out
+
+    def best_mask(self) -> pd.DataFrame:
+        """Same shape as :meth:`summary_frame`: True where the run is the metric's best."""
+        frame = self.summary_frame()
+        mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+        for key, run_id in self.best_runs().items():
+            if key in mask.columns:
+                mask.loc[frame["run_id"] == run_id, key] = True
+        return mask
+
+    # -- metric histories ----------------------------------------------------
+    def histories(self, key: str) -> pd.DataFrame:
+        """Every run's history of ``key``, downsampled to ``max_points`` (one store query)."""
+        if self.runs is None:
+            return pd.DataFrame(columns=["run_id", "step", "timestamp", "value"])
+        cache_key = (key, self.max_points)
+        if cache_key not in self._history_cache:
+            self.store_calls += 1
+            self._history_cache[cache_key] = self.store.metric_histories(
+                self.runs["run_id"].tolist(), key, max_points=self.max_points
+            )
+        return self._history_cache[cache_key]
+
+    def curve_data(self, key: str) -> dict[str, pd.DataFrame]:
+        """``{run_id: DataFrame(x, y, value)}`` for the runs having ``key``, in run order.
+
+        ``x`` follows ``x_axis`` (step; wall time as UTC datetimes; relative time in
+        seconds since the run started); ``y`` is ``value`` after EMA smoothing.
+        """
+        hist = self.histories(key)
+        out: dict[str, pd.DataFrame] = {}
+        if hist.empty:
+            return out
+        starts = dict(zip(self.runs["run_id"], self.runs["start_time"], strict=False))
+        for run_id in self.runs["run_id"]:
+            h = hist[hist["run_id"] == run_id]
+            if h.empty:
+                continue
+            h = h.sort_values(["step", "timestamp"], kind="stable")
+            if self.x_axis == "step":
+                x = h["step"].to_numpy()
+            elif self.x_axis == "wall time":
+                x = h["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            else:
+                start = starts.get(run_id)
+                if start is None or pd.isna(start):
+                    start = h["timestamp"].min()
+                x = ((h["timestamp"] - start).dt.total_seconds()).to_numpy()
+            values = h["value"].to_numpy(dtype=float)
+            out[run_id] = pd.DataFrame({"x": x, "y": ema(values, self.smoothing), "value": values})
+        return out
+
+    def x_label(self) -> str:
+        return {"step": "step", "wall time": "wall time (UTC)",
+                "relative time": "relative time (s)"}[self.x_axis]
+
+    def metric_overlay(self, key: str):
+        """A HoloViews Overlay: one Curve per run having ``key``, coloured and labelled per run."""
+        data = self.curve_data(key)
+        labels = dict(zip(self.runs["run_id"], self.runs["label"], strict=False)) if self.runs is not None else {}
+        colors = dict(zip(self.runs["run_id"], self.runs["color"], strict=False)) if self.runs is not None else {}
+        xdim = hv.Dimension("x", label=self.x_label())
+        ydim = hv.Dimension("y", label=key)
+        curves = []
+        for run_id, df in data.items():
+            frame = df.assign(run=labels[run_id])
+            if self.log_y:
+                frame = frame[frame["y"] > 0]
+            curves.append(
+                hv.Curve(frame, kdims=[xdim], vdims=[ydim, "run"], label=labels[run_id]).opts(
+                    color=colors[run_id], line_width=1.8
+                )
+            )
+        n = len(curves)
+        overlay = hv.Overlay(curves) if curves else hv.Overlay([hv.Curve([], kdims=[xdim], vdims=[ydim])])
+        return overlay.opts(
+            title=f"{key} ({'higher' if self.direction(key) == 'max' else 'lower'} is better)",
+            logy=self.log_y,
+            show_legend=n > 0,
+            legend_position="right",
+            legend_cols=max(1, math.ceil(n / 16)),
+            legend_opts={"label_text_font_size": "8pt", "spacing": 0, "glyph_height": 12},
+            responsive=False,
+            width=500 + 110 * max(1, math.ceil(n / 16)),
+            height=340,
+            tools=["hover"],
+            show_grid=True,
+            toolbar="above",
+            **({"xformatter": NumeralTickFormatter(format="0,0")} if self.x_axis == "step" else {}),
+        )
+
+    def metric_overlays(self) -> dict[str, Any]:
+        """``{metric: Overlay}`` for every metric in ``chart_metrics``."""
+        return {key: self.metric_overlay(key) for key in self.chart_metrics}
+
+    # -- parallel coordinates ------------------------------------------------
+    def parallel_axes(self, max_params: int = 12) -> list[dict[str, Any]]:
+        """The axes: differing params (at most ``max_params``) then ``parallel_metric``.
+
+        Each axis is ``{"name", "kind" ("numeric" | "log" | "category"), "positions"
+        (per run, in [0, 1], missing at NA_POSITION), "ticks" [(position, text)]}``.
+        """
+        if self.runs is None:
+            return []
+        columns = [f"params.{k}" for k in self.differing_params()[:max_params]]
+        if self.parallel_metric:
+            columns.append(f"metrics.{self.parallel_metric}")
+        return [self._axis(col) for col in columns if col in self.runs.columns]
+
+    def _axis(self, column: str) -> dict[str, Any]:
+        raw = self.runs[column]
+        name = column.split(".", 1)[1]
+        nums = _as_numbers(raw)
+        if nums is not None:
+            present = nums.dropna()
+            lo, hi = float(present.min()), float(present.max())
+            kind = "log" if lo > 0 and hi / lo >= 100 else "numeric"
+            f = np.log10 if kind == "log" else (lambda v: v)
+            flo, fhi = f(lo), f(hi)
+            span = fhi - flo
+            pos = nums.map(lambda v: NA_POSITION if pd.isna(v) else
+                           (0.5 if span == 0 else (f(v) - flo) / span))
+            ticks = [(0.0 if span else 0.5, f"{lo:.4g}")] + ([(1.0, f"{hi:.4g}")] if span else [])
+        else:
+            text = raw.map(lambda v: None if pd.isna(v) else str(v))
+            cats = sorted(text.dropna().unique().tolist())
+            where = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
+            pos = text.map(lambda v: NA_POSITION if v is None else where[v])
+            ticks = [(p, c if len(c) <= 14 else c[:13] + "…") for c, p in where.items()]
+            kind = "category"
+        if pos.eq(NA_POSITION).any():
+            ticks.append((NA_POSITION, "n/a"))
+        return {"name": name, "column": column, "kind": kind,
+                "positions": pos.to_numpy(dtype=float), "ticks": ticks}
+
+    def parallel_plot(self):
+        """Parallel coordinates as a HoloViews overlay: one path per run, coloured by the metric."""
+        axes = self.parallel_axes()
+        if len(axes) < 2:
+            return hv.Text(0.5, 0.5, "Parallel coordinates need at least one differing param "
+                           "and a metric.").opts(width=700, height=120, xaxis=None, yaxis=None,
+                                                  toolbar=None)
+        metric = self.parallel_metric
+        values = (pd.to_numeric(self.runs[f"metrics.{metric}"], errors="coerce")
+                  if f"metrics.{metric}" in self.runs.columns else pd.Series(np.nan, index=self.runs.index))
+        xs = np.arange(len(axes), dtype=float)
+        paths = []
+        for i, label in enumerate(self.runs["label"]):
+            ys = np.array([a["positions"][i] for a in axes])
+            paths.append({"x": xs, "y": ys, metric: float(values.iloc[i]), "run": label})
+        finite = values[np.isfinite(values)]
+        clim = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        cmap = "viridis" if self.direction(metric) == "max" else "viridis_r"
+        path = hv.Path(paths, kdims=["x", "y"], vdims=[metric, "run"]).opts(
+            color=metric, cmap=cmap, clim=clim, colorbar=True, line_width=2.5, alpha=0.85,
+            tools=["hover"], hover_tooltips=[("run", "@run"), (metric, f"@{{{metric}}}")],
+        )
+        ticks = [(x, a["name"] + (" (log)" if a["kind"] == "log" else "")) for x, a in zip(xs, axes, strict=False)]
+        guides = hv.Overlay([hv.VLine(float(x)).opts(color="#555", line_width=1) for x in xs])
+        label_rows = [(float(x) + 0.03, float(p), t) for x, a in zip(xs, axes, strict=False) for p, t in a["ticks"]]
+        labels = hv.Labels(label_rows, kdims=["x", "y"], vdims=["text"]).opts(
+            text_font_size="8pt", text_align="left", text_color="#333", text_baseline="middle"
+        )
+        return (guides * path * labels).opts(
+            title=f"Parameters against {metric}", xticks=ticks, yaxis=None,
+            xlim=(-0.2, len(axes) - 0.6), ylim=(NA_POSITION - 0.06, 1.06),
+            width=max(560, 120 * len(axes) + 160), height=380, show_grid=False, toolbar="above",
+            xlabel="", xrotation=0, show_legend=False,
+        )
+
+    # -- scatter -------------------------------------------------------------
+    def scatter_frame(self) -> pd.DataFrame:
+        """``x``, ``y`` (floats when numeric, else text), ``run``, ``color`` of runs having both."""
+        if self.runs is None or not self.scatter_x or not self.scatter_y:
+            return pd.DataFrame(columns=["x", "y", "run", "color"])
+        out = pd.DataFrame({"run": self.runs["label"], "color": self.runs["color"]})
+        for axis, col in (("x", self.scatter_x), ("y", self.scatter_y)):
+            raw = self.runs[col] if col in self.runs.columns else pd.Series(np.nan, index=self.runs.index)
+            nums = _as_numbers(raw)
+            out[axis] = nums if nums is not None else raw.map(lambda v: None if pd.isna(v) else str(v))
+        return out.dropna(subset=["x", "y"])[["x", "y", "run", "color"]].reset_index(drop=True)
+
+    def _choice_label(self, column: str | None) -> str:
+        for label, col in self.param.scatter_x.names.items() if self.param.scatter_x.names else []:
+            if col == column:
+                return label
+        return str(column)
+
+    def scatter_plot(self):
+        """A HoloViews Points element of ``scatter_y`` against ``scatter_x``, one point per run."""
+        frame = self.scatter_frame()
+        xname, yname = self._choice_label(self.scatter_x), self._choice_label(self.scatter_y)
+        points = hv.Points(
+            frame, kdims=[hv.Dimension("x", label=xname), hv.Dimension("y", label=yname)],
+            vdims=["run", "color"],
+        )
+        log_x = log_y = False
+        for axis in ("x", "y"):
+            col = frame[axis]
+            if len(col) and pd.api.types.is_float_dtype(col) and (col > 0).all() and \
+                    col.max() / col.min() >= 100:
+                log_x, log_y = (True, log_y) if axis == "x" else (log_x, True)
+        return points.opts(
+            color="color", size=11, alpha=0.85, line_color="black", tools=["hover"],
+            hover_tooltips=[("run", "@run"), (xname, "@x"), (yname, "@y")],
+            logx=log_x, logy=log_y, width=560, height=380, show_grid=True,
+            title=f"{yname} vs {xname}", toolbar="above",
+        )
+
+
+# ----------------------------------------------------------------------------- the view
+
+
+_BEST_STYLE = "background-color: #c8f0c8; font-weight: bold"
+_DIFF_STYLE = "background-color: #fff3c4"
+
+class RunComparison(pn.viewable.Viewer):
+    """The Compare screen for 2 to 50 runs: ``RunComparison(store, run_ids=[...])``.
+
+    ``model`` is its :class:`CompareModel`; set ``run_ids`` (on the view or the
+    model) to compare other runs.
+    """
+
+    model = param.ClassSelector(class_=CompareModel, doc="The view-model.")
+    run_ids = param.List(default=[], doc="The runs to compare (mirrors model.run_ids).")
+
+    def __init__(self, store: Store | None = None, run_ids: list[str] | None = None,
+                 **params: Any) -> None:
+        model_keys = {k: params.pop(k) for k in list(params) if k in CompareModel.param
+                      and k not in ("name",)}
+        ids = list(run_ids or [])
+        model = params.pop("model", None) or CompareModel(store=store, run_ids=ids, **model_keys)
+        super().__init__(model=model, run_ids=list(model.run_ids), **params)
+        self.param.watch(self._to_model, "run_ids")
+        self.model.param.watch(self._from_model, "run_ids")
+        self._layout = self._build()
+
+    def __panel__(self):
+        return self._layout
+
+    def _to_model(self, event) -> None:
+        if list(event.new) != list(self.model.run_ids):
+            self.model.run_ids = list(event.new)
+
+    def _from_model(self, event) -> None:
+        if list(event.new) != list(self.run_ids):
+            self.run_ids = list(event.new)
+
+    # -- sections ------------------------------------------------------
+    def _build(self):
+        m = self.model
+        w = pn.widgets
+        self.x_axis_widget = w.RadioButtonGroup.from_param(m.param.x_axis, label="x axis")
+        self.smoothing_widget = w.FloatSlider.from_param(m.param.smoothing, label="Smoothing",
+                                                         width=200)
+        self.log_y_widget = w.Checkbox.from_param(m.param.log_y, label="log y", width=80,
+                                                css_classes=["wb-log-y"])
+        self.max_points_widget = w.IntInput.from_param(m.param.max_points,
+                                                      label="Points per curve", width=130)
+        self.metrics_widget = w.MultiChoice.from_param(m.param.chart_metrics, label="Metrics",
+                                                       sizing_mode="stretch_width")
+        self.only_diff_widget = w.Checkbox.from_param(m.param.only_differing,
+                                                      label="only params that differ",
+                                                      css_classes=["wb-only-differing"])
+        self.parallel_widget = w.Select.from_param(m.param.parallel_metric, label="Metric axis",
+                                                   width=220)
+        self.scatter_x_widget = w.Select.from_param(m.param.scatter_x, label="x", width=220)
+        self.scatter_y_widget = w.Select.from_param(m.param.scatter_y, label="y", width=220)
+        self.higher_widget = w.MultiChoice(label="Higher is better", options=[], value=[],
+                                           sizing_mode="stretch_width")
+        self.higher_widget.param.watch(self._on_higher, "value")
+        m.param.watch(self._sync_higher, ["latest", "directions"])
+        self._sync_higher()
+
+        error = pn.pane.Alert(pn.bind(lambda e: e or "", m.param.error), alert_type="danger",
+                              visible=pn.bind(bool, m.param.error), sizing_mode="stretch_width")
+        header = pn.pane.Markdown(pn.bind(self._header, m.param.runs), margin=(0, 10))
+        body = pn.Column(
+            "### Latest values (best per metric in green)",
+            self.higher_widget,
+            pn.panel(self._guard(self._summary_view, m.param.latest, m.param.directions)),
+            "### Parameters (differing values highlighted)",
+            self.only_diff_widget,
+            pn.panel(self._guard(self._params_view, m.param.runs, m.param.only_differing)),
+            "### Metric history",
+            pn.Row(self.x_axis_widget, self.smoothing_widget, self.log_y_widget,
+                   self.max_points_widget),
+            self.metrics_widget,
+            pn.panel(self._guard(self._charts_view, m.param.runs, m.param.chart_metrics,
+                                 m.param.x_axis, m.param.smoothing, m.param.log_y,
+                                 m.param.max_points, m.param.directions)),
+            pn.Row(
+                pn.Column("### Parallel coordinates", self.parallel_widget,
+                          pn.panel(self._guard(self._parallel_view, m.param.runs,
+                                               m.param.parallel_metric, m.param.directions))),
+                pn.Column("### Scatter", pn.Row(self.scatter_x_widget, self.scatter_y_widget),
+                          pn.panel(self._guard(self._scatter_view, m.param.runs,
+                                               m.param.scatter_x, m.param.scatter_y))),
+            ),
+            visible=pn.bind(lambda e: not e, m.param.error),
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(header, error, body, sizing_mode="stretch_width",
+                         css_classes=["wb-compare"])
+
+    def _guard(self, fn, *deps):
+        """Bind ``fn`` to ``deps``; an exception becomes a readable alert, not a traceback."""
+
+        def safe(*_):
+            if self.model.runs is None:
+                return pn.pane.Markdown("")
+            try:
+                return fn()
+            except Exception as exc:
+                return pn.pane.Alert(f"Could not draw this section: {type(exc).__name__}: {exc}",
+                                     alert_type="warning")
+
+        return pn.bind(safe, *deps)
+
+    def _header(self, runs):
+        if runs is None:
+            return "## Compare runs"
+        experiments = ", ".join(sorted(runs["experiment"].dropna().astype(str).unique()))
+        return f"## Compare {len(runs)} runs" + (f" · {experiments}" if experiments else "")
+
+    def _on_higher(self, event) -> None:
+        metrics = self.model.metric_names
+        if not metrics or self._syncing:
+            return
+        chosen = set(event.new)
+        self.model.directions = {k: ("max" if k in chosen else "min") for k in metrics}
+
+    _syncing = False
+
+    def _sync_higher(self, *_) -> None:
+        metrics = self.model.metric_names
+        self._syncing = True
+        try:
+            self.higher_widget.options = metrics
+            self.higher_widget.value = [k for k in metrics if self.model.direction(k) == "max"]
+        finally:
+            self._syncing = False
+
+    def _summary_view(self):
+        frame = self.model.summary_frame()
+        mask = self.model.best_mask()
+        metrics = self.model.metric_names
+        frame[metrics] = frame[metrics].astype(object).where(frame[metrics].notna(), None)
+        titles = {k: f"{k} {'↑' if self.model.direction(k) == 'max' else '↓'}"
+                  for k in self.model.metric_names}
+        table = pn.widgets.Tabulator(
+            frame, disabled=True, show_index=False, hidden_columns=["run_id"],
+            frozen_columns=["run"], titles=titles, layout="fit_data_table",
+            sizing_mode="stretch_width", max_height=420, selectable=False,
+            formatters={k: {"type": "money", "precision": 4, "thousand": "",
+                            "symbol": ""} for k in self.model.metric_names},
+        )
+        table.style.apply(lambda _df: mask.replace({True: _BEST_STYLE, False: ""}), axis=None)
+        return table
+
+    def _params_view(self):
+        frame = self.model.params_frame()
+        if frame.empty:
+            return pn.pane.Markdown("*No params logged by these runs.*" if not
+                                    self.model.only_differing else "*All params are equal.*")
+        differs = frame["differs"].to_numpy()
+        table = pn.widgets.Tabulator(
+            frame, disabled=True, show_index=False, hidden_columns=["differs"],
+            frozen_columns=["param"], layout="fit_data_table", sizing_mode="stretch_width",
+            max_height=420, selectable=False,
+        )
+        table.style.apply(
+            lambda df: pd.DataFrame(
+                [[_DIFF_STYLE if d else ""] * df.shape[1] for d in differs],
+                index=df.index, columns=df.columns,
+            ),
+            axis=None,
+        )
+        return table
+
+    def _charts_view(self):
+        overlays = self.model.metric_overlays()
+        if not overlays:
+            return pn.pane.Markdown("*These runs logged no metrics.*")
+        panes = []
+        for overlay in overlays.values():
+            opts = overlay.opts.get().kwargs
+            panes.append(pn.pane.HoloViews(overlay, backend="bokeh", linked_axes=False,
+                                           width=opts.get("width", 600),
+                                           height=opts.get("height", 340)))
+        # Two charts a row (a FlexBox collapses fixed-size Bokeh figures in Panel 1.9).
+        return pn.Column(*[pn.Row(*panes[i:i + 2]) for i in range(0, len(panes), 2)])
+
+    def _parallel_view(self):
+        return pn.pane.HoloViews(self.model.parallel_plot(), backend="bokeh",
+                                 linked_axes=False)
+
+    def _scatter_view(self):
+        if self.model.scatter_frame().empty:
+            return pn.pane.Markdown("*No run has both values.*")
+        return pn.pane.HoloViews(self.model.scatter_plot(), backend="bokeh",
+                                 linked_axes=False)
+
+
+__all__ = ["CompareModel", "RunComparison", "ema", "guess_direction", "run_colors"]

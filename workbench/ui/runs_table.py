@@ -1,0 +1,632 @@
+"""The Runs screen: experiments in a sidebar, one page of runs in a table.
+
+``RunTableModel`` holds the state (experiment, filter, sort, page, chosen columns, group,
+selection) and the actions (refresh, delete/restore with confirmation, compare); it asks
+the store for exactly one page of rows with only the chosen columns, so 10,000 runs or
+1,000 metric keys never reach the browser at once. ``RunTable`` is its view, for
+``panel serve`` and JupyterLab alike::
+
+    import panel as pn, workbench as wb
+    pn.extension("tabulator")
+    wb.ui.RunTable(wb.Store("demo.duckdb"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.errors import FilterSyntaxError
+from workbench.store.store import Store
+from workbench.ui.widgets import STATUS_COLOURS, ErrorBanner, error_message, guarded, status_badge
+
+#: Columns every run row has, in display order (``run_id`` is kept but hidden in the view).
+BASE_COLUMNS = ["run_id", "run_name", "status", "start_time", "duration_s", "user"]
+#: How many param / metric keys are shown before the user picks more in the chooser.
+DEFAULT_PARAM_COLUMNS = 8
+DEFAULT_METRIC_COLUMNS = 8
+#: Bounds on how many runs Compare takes.
+COMPARE_MIN, COMPARE_MAX = 2, 50
+PAGE_SIZES = [25, 50, 100, 200]
+
+# display column -> order_by key of the store's search language
+_ATTRIBUTE_SORT = {
+    "run_id": "attributes.run_id",
+    "run_name": "attributes.run_name",
+    "status": "attributes.status",
+    "start_time": "attributes.start_time",
+    "duration_s": "attributes.duration",
+    "user": "attributes.user",
+}
+
+
+def sort_key(column: str) -> str | None:
+    """The store's ``order_by`` key for a table column, or ``None`` if it cannot be sorted."""
+    if column in _ATTRIBUTE_SORT:
+        return _ATTRIBUTE_SORT[column]
+    if column.startswith(("params.", "metrics.", "tags.")):
+        return column
+    return None
+
+
+def _quote_key(entity_key: str) -> str:
+    """``params.my key`` -> ``params.`my key``` when the key needs quoting in order_by."""
+    entity, _, key = entity_key.partition(".")
+    if key.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        return entity_key
+    return f"{entity}.`{key}`"
+
+
+class RunTableModel(param.Parameterized):
+    """State and actions of the run table; drive it directly in tests.
+
+    >>> model = RunTableModel(store=store)  # doctest: +SKIP
+    >>> model.filter = "metrics.auc > 0.8"; model.total  # doctest: +SKIP
+    """
+
+    store = param.ClassSelector(class_=Store, allow_refs=False, doc="the store to show")
+    experiments = param.DataFrame(default=None, doc="list_experiments() of the store")
+    experiment = param.String(default="", doc="name of the experiment shown ('' = all)")
+    filter = param.String(default="", doc="MLflow-style filter text")
+    filter_error = param.String(default="", doc="the parser's message for a bad filter")
+    order_by = param.List(default=["attributes.start_time DESC"], item_type=str)
+    run_view = param.Selector(default="active", objects=["active", "deleted", "all"])
+    page = param.Integer(default=1, bounds=(1, None))
+    page_size = param.Integer(default=50, bounds=(1, 1000))
+    param_keys = param.List(default=[], doc="param keys of the experiment")
+    metric_keys = param.List(default=[], doc="metric keys of the experiment")
+    tag_keys = param.List(default=[], doc="tag keys of the experiment")
+    columns = param.List(default=[], item_type=str, doc="chosen params./metrics./tags. columns")
+    group_by = param.String(default="", doc="a params./tags. column to group rows by ('' = none)")
+    rows = param.DataFrame(default=None, doc="the current page of runs")
+    total = param.Integer(default=0, doc="runs matching the filter (all pages)")
+    selected = param.List(default=[], item_type=str, doc="selected run ids (across pages)")
+    pending = param.String(default="", doc="action awaiting confirmation: 'delete' or 'restore'")
+    message = param.String(default="", doc="what the last action did")
+    error = param.String(default="", doc="readable message of the last failure")
+
+    def __init__(self, store: Store, **params: Any) -> None:
+        self._ready = False  # no queries from watchers until the first refresh
+        super().__init__(store=store, **params)
+        self._columns_chosen_by_user = bool(params.get("columns"))
+        self.load_experiments()
+        if self.experiment and self.experiments is not None and self.experiment not in set(
+            self.experiments["name"]
+        ):
+            self.error = f"no experiment named {self.experiment!r}; showing all runs"
+            self.experiment = ""
+        elif not self.experiment and self.experiments is not None and len(self.experiments):
+            with param.parameterized.discard_events(self):
+                self.experiment = str(self.experiments.iloc[0]["name"])
+        self._load_keys()
+        self._ready = True
+        self.refresh()
+
+    # -- loading -------------------------------------------------------------
+    def load_experiments(self) -> None:
+        df = guarded(self, self.store.list_experiments)
+        self.experiments = df if df is not None else pd.DataFrame(columns=["name", "runs"])
+
+    def _experiment_arg(self) -> str | None:
+        return self.experiment or None
+
+    def _load_keys(self) -> None:
+        exp = self._experiment_arg()
+        try:
+            self.param_keys = self.store.param_keys(experiment=exp)
+            self.metric_keys = self.store.metric_keys(experiment=exp)
+            self.tag_keys = self.store.tag_keys(experiment=exp)
+        except Exception as exc:
+            self.error = error_message(exc)
+            return
+        available = set(self.available_columns)
+        if self._columns_chosen_by_user:
+            self.columns = [c for c in self.columns if c in available]
+        else:
+            self.columns = self.default_columns()
+        if self.group_by and self.group_by not in available:
+            self.group_by = ""
+
+    def default_columns(self) -> list[str]:
+        """The first few param and metric keys (the chooser adds more)."""
+        return [f"params.{k}" for k in self.param_keys[:DEFAULT_PARAM_COLUMNS]] + [
+            f"metrics.{k}" for k in self.metric_keys[:DEFAULT_METRIC_COLUMNS]
+        ]
+
+    @property
+    def available_columns(self) -> list[str]:
+        return (
+            [f"params.{k}" for k in self.param_keys]
+            + [f"metrics.{k}" for k in self.metric_keys]
+            + [f"tags.{k}" for k in self.tag_keys]
+        )
+
+    @property
+    def group_options(self) -> list[str]:
+        return [f"params.{k}" for k in self.param_keys] + [f"tags.{k}" for k in self.tag_keys]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    def _query_keys(self) -> tuple[list[str], list[str], list[str]]:
+        chosen = list(dict.fromkeys([*self.columns, *([self.group_by] if self.group_by else [])]))
+        keys: dict[str, list[str]] = {"params": [], "metrics": [], "tags": []}
+        for col in chosen:
+            entity, _, key = col.partition(".")
+            if entity in keys:
+                keys[entity].append(key)
+        return keys["params"], keys["metrics"], keys["tags"]
+
+    def _effective_order(self) -> list[str]:
+        order = list(self.order_by)
+        if self.group_by:
+            order = [_quote_key(self.group_by)] + [
+                o for o in order if not o.startswith(_quote_key(self.group_by) + " ")
+            ]
+        return order
+
+    def refresh(self) -> None:
+        """Query the current page (and the count) from the store."""
+        exp = self._experiment_arg()
+        text = self.filter.strip() or None
+        try:
+            total = self.store.count_runs(experiment=exp, filter=text, run_view=self.run_view)
+        except FilterSyntaxError as exc:
+            self.filter_error = str(exc)
+            return
+        except Exception as exc:
+            self.error = error_message(exc)
+            return
+        self.filter_error = ""
+        self.total = total
+        if self.page > self.pages:
+            with param.parameterized.discard_events(self):
+                self.page = self.pages
+        params_, metrics_, tags_ = self._query_keys()
+        try:
+            df = self.store.search_runs(
+                experiment=exp,
+                filter=text,
+                order_by=self._effective_order(),
+                max_results=self.page_size,
+                offset=(self.page - 1) * self.page_size,
+                run_view=self.run_view,
+                params=params_,
+                metrics=metrics_,
+                tags=tags_,
+            )
+        except FilterSyntaxError as exc:  # e.g. an order_by key the parser refuses
+            self.error = str(exc)
+            return
+        except Exception as exc:
+            self.error = error_message(exc)
+            return
+        cols = [*BASE_COLUMNS, *dict.fromkeys([*self.columns, *([self.group_by] if self.group_by else [])])]
+        if self.run_view != "active":
+            cols.append("deleted_at")
+        for col in cols:
+            if col not in df.columns:
+                df[col] = pd.Series([None] * len(df), dtype=object)
+        self.rows = df[cols].reset_index(drop=True)
+
+    # -- reactions to state changes ---------------------------------------------
+    @param.depends("experiment", watch=True)
+    def _on_experiment(self) -> None:
+        if not self._ready:
+            return
+        self.selected = []
+        self.page = 1
+        self._columns_chosen_by_user = False
+        self._load_keys()
+        self.refresh()
+
+    @param.depends("filter", "run_view", "page_size", watch=True)
+    def _on_query(self) -> None:
+        if not self._ready:
+            return
+        self.page = 1
+        self.refresh()
+
+    @param.depends("page", "order_by", "columns", "group_by", watch=True)
+    def _on_view(self) -> None:
+        if self._ready:
+            self.refresh()
+
+    # -- actions ---------------------------------------------------------------
+    def choose_columns(self, columns: list[str]) -> None:
+        self._columns_chosen_by_user = True
+        self.columns = list(columns)
+
+    def sort(self, column: str, descending: bool = False) -> None:
+        """Sort by one table column (in the store, across all pages)."""
+        key = sort_key(column)
+        if key is None:
+            return
+        self.order_by = [f"{_quote_key(key)} {'DESC' if descending else 'ASC'}"]
+
+    def next_page(self) -> None:
+        if self.page < self.pages:
+            self.page += 1
+
+    def previous_page(self) -> None:
+        if self.page > 1:
+            self.page -= 1
+
+    def select(self, run_ids: list[str]) -> None:
+        self.selected = list(dict.fromkeys(run_ids))
+
+    def compare_ids(self) -> list[str]:
+        """The selected runs if Compare can take them; else raise a readable error."""
+        n = len(self.selected)
+        if not COMPARE_MIN <= n <= COMPARE_MAX:
+            raise ValueError(
+                f"select between {COMPARE_MIN} and {COMPARE_MAX} runs to compare ({n} selected)"
+            )
+        return list(self.selected)
+
+    def request(self, action: str) -> None:
+        """Ask for confirmation of ``'delete'`` or ``'restore'`` of the selected runs."""
+        if action not in ("delete", "restore"):
+            raise ValueError(f"unknown action {action!r}")
+        if not self.selected:
+            self.error = f"select the runs to {action} first"
+            return
+        self.error = ""
+        self.pending = action
+
+    def cancel(self) -> None:
+        self.pending = ""
+
+    def confirm(self) -> None:
+        """Carry out the pending delete/restore on the selected runs."""
+        action, ids = self.pending, list(self.selected)
+        self.pending = ""
+        if not action or not ids:
+            return
+        method = self.store.delete_run if action == "delete" else self.store.restore_run
+        done = 0
+        for run_id in ids:
+            if guarded(self, method, run_id) is None and self.error:
+                break
+            done += 1
+        verb = "Deleted" if action == "delete" else "Restored"
+        self.message = f"{verb} {done} run{'s' if done != 1 else ''}."
+        self.selected = []
+        self.load_experiments()
+        self.refresh()
+
+    @property
+    def confirmation_text(self) -> str:
+        n = len(self.selected)
+        runs = f"{n} selected run{'s' if n != 1 else ''}"
+        if self.pending == "delete":
+            return f"Delete {runs} (and their child runs)? They can be restored from the 'deleted' view."
+        if self.pending == "restore":
+            return f"Restore {runs} (and their child runs)?"
+        return ""
+
+
+def _display_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    df = rows.copy()
+    if "status" in df:
+        df["status"] = df["status"].map(status_badge)
+    if "start_time" in df and len(df):
+        df["start_time"] = pd.to_datetime(df["start_time"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    if "deleted_at" in df and len(df):
+        df["deleted_at"] = pd.to_datetime(df["deleted_at"]).dt.strftime("%Y-%m-%d %H:%M")
+    if "duration_s" in df:
+        df["duration_s"] = df["duration_s"].round(2)
+    return df
+
+
+class RunTable(pn.viewable.Viewer):
+    """The run table view. ``on_open(run_id)`` and ``on_compare(run_ids)`` are called when the
+    user opens a run or compares runs; without them (e.g. in JupyterLab) the run detail or the
+    comparison opens below the table."""
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        model: RunTableModel | None = None,
+        on_open: Callable[[str], None] | None = None,
+        on_compare: Callable[[list[str]], None] | None = None,
+        **model_params: Any,
+    ) -> None:
+        super().__init__()
+        if model is None:
+            if store is None:
+                raise TypeError("RunTable needs a store (or a model)")
+            model = RunTableModel(store, **model_params)
+        self.model = model
+        self.on_open = on_open
+        self.on_compare = on_compare
+        self._build()
+
+    # -- layout ------------------------------------------------------------------
+    def _build(self) -> None:
+        m = self.model
+        self._experiment_picker = pn.widgets.RadioBoxGroup(
+            label="Experiment", options=self._experiment_options(), value=m.experiment or "",
+            sizing_mode="stretch_width", css_classes=["wb-experiments"],
+        )
+        self._experiment_picker.param.watch(lambda e: setattr(m, "experiment", e.new), "value")
+        self._filter_box = pn.widgets.TextInput(
+            label="Filter", value=m.filter, sizing_mode="stretch_width",
+            placeholder="e.g. metrics.auc > 0.85 and params.model = 'rf'  (press Enter)",
+            css_classes=["wb-filter"],
+        )
+        self._filter_box.param.watch(lambda e: setattr(m, "filter", e.new), "value")
+        self._filter_error = pn.pane.Alert(
+            "", alert_type="warning", visible=False, sizing_mode="stretch_width",
+            css_classes=["wb-filter-error"], margin=(0, 10),
+        )
+        self._columns = pn.widgets.MultiChoice(
+            label="Columns", options=m.available_columns, value=list(m.columns),
+            sizing_mode="stretch_width", css_classes=["wb-columns"], max_items=200,
+        )
+        self._columns.param.watch(lambda e: m.choose_columns(e.new), "value")
+        self._group = pn.widgets.Select(
+            label="Group by", options=["", *m.group_options], value=m.group_by, width=180,
+        )
+        self._group.param.watch(lambda e: setattr(m, "group_by", e.new or ""), "value")
+        self._view = pn.widgets.Select(
+            label="Show", options={"active runs": "active", "deleted runs": "deleted", "all runs": "all"},
+            value=m.run_view, width=130,
+        )
+        self._view.param.watch(lambda e: setattr(m, "run_view", e.new), "value")
+        self._page_size = pn.widgets.Select(
+            label="Rows per page", options=PAGE_SIZES, value=m.page_size, width=110
+        )
+        self._page_size.param.watch(lambda e: setattr(m, "page_size", int(e.new)), "value")
+
+        self.table = pn.widgets.Tabulator(
+            _display_frame(m.rows) if m.rows is not None else pd.DataFrame(),
+            selectable="checkbox", disabled=True, show_index=False, pagination=None,
+            hidden_columns=["run_id"], formatters={"status": {"type": "html"},
+                                                   "run_name": {"type": "html"}},
+            sizing_mode="stretch_width", height=560, layout="fit_data_table",
+            css_classes=["wb-run-table"], groupby=[m.group_by] if m.group_by else [],
+            text_align={"status": "center"},
+        )
+        self.table.param.watch(self._on_selection, "selection")
+        self.table.param.watch(self._on_sorters, "sorters")
+        self.table.on_click(self._on_click)
+
+        self._first = pn.widgets.Button(label="« First", width=80)
+        self._prev = pn.widgets.Button(label="‹ Prev", width=80)
+        self._next = pn.widgets.Button(label="Next ›", width=80)
+        self._last = pn.widgets.Button(label="Last »", width=80)
+        self._first.on_click(lambda e: setattr(m, "page", 1))
+        self._prev.on_click(lambda e: m.previous_page())
+        self._next.on_click(lambda e: m.next_page())
+        self._last.on_click(lambda e: setattr(m, "page", m.pages))
+        self._page_info = pn.pane.Markdown("", css_classes=["wb-page-info"], margin=(8, 10))
+        self._empty = pn.pane.Alert("", alert_type="info", visible=False,
+                                    sizing_mode="stretch_width", css_classes=["wb-empty"])
+
+        self._compare = pn.widgets.Button(label="Compare", color="primary", disabled=True,
+                                          css_classes=["wb-compare"], width=110)
+        self._compare.on_click(self._on_compare_click)
+        self._open = pn.widgets.Button(label="Open", disabled=True, width=80, css_classes=["wb-open"])
+        self._open.on_click(lambda e: self._open_run(m.selected[0]) if m.selected else None)
+        self._delete = pn.widgets.Button(label="Delete…", color="danger", disabled=True,
+                                         css_classes=["wb-delete"], width=100)
+        self._delete.on_click(lambda e: m.request("delete"))
+        self._restore = pn.widgets.Button(label="Restore…", color="success", disabled=True,
+                                          css_classes=["wb-restore"], width=100)
+        self._restore.on_click(lambda e: m.request("restore"))
+        self._selection_info = pn.pane.Markdown("", margin=(8, 10))
+
+        self._confirm_text = pn.pane.Markdown("", margin=(8, 10))
+        self._confirm_yes = pn.widgets.Button(label="Confirm", color="danger",
+                                              css_classes=["wb-confirm"], width=100)
+        self._confirm_no = pn.widgets.Button(label="Cancel", width=90, css_classes=["wb-cancel"])
+        self._confirm_yes.on_click(lambda e: self._run(m.confirm))
+        self._confirm_no.on_click(lambda e: m.cancel())
+        self._confirm_bar = pn.Row(
+            self._confirm_text, self._confirm_yes, self._confirm_no, visible=False,
+            css_classes=["wb-confirm-bar"], styles={"background": STATUS_COLOURS["KILLED"],
+                                                    "border-radius": "6px"},
+            sizing_mode="stretch_width",
+        )
+        self._message = pn.pane.Alert("", alert_type="success", visible=False,
+                                      sizing_mode="stretch_width", css_classes=["wb-message"])
+        self._errors = ErrorBanner()
+        self._errors.message = m.error
+        m.param.watch(lambda e: setattr(self._errors, "message", e.new), "error")
+        self._below = pn.Column(sizing_mode="stretch_width")
+
+        m.param.watch(self._sync_rows, ["rows", "total", "page", "page_size"])
+        m.param.watch(self._sync_keys, ["param_keys", "metric_keys", "tag_keys", "columns"])
+        m.param.watch(self._sync_experiments, ["experiments", "experiment"])
+        m.param.watch(self._sync_filter_error, ["filter_error", "filter"])
+        m.param.watch(self._sync_selection_widgets, ["selected", "run_view", "pending", "message"])
+        m.param.watch(lambda e: setattr(self.table, "groupby", [e.new] if e.new else []), "group_by")
+        self._sync_rows()
+        self._sync_filter_error()
+        self._sync_selection_widgets()
+
+        sidebar = pn.Column(
+            pn.pane.Markdown("#### Experiments", margin=(0, 10)),
+            self._experiment_picker,
+            width=230, css_classes=["wb-experiment-sidebar"],
+            styles={"border-right": "1px solid #dee2e6"},
+        )
+        self._columns_card = pn.Card(
+            self._columns, title=self._columns_title(), collapsed=True,
+            sizing_mode="stretch_width", css_classes=["wb-columns-card"], margin=(5, 10),
+        )
+        controls = pn.Row(self._group, self._view, self._page_size, sizing_mode="stretch_width")
+        actions = pn.Row(self._compare, self._open, self._delete, self._restore,
+                         self._selection_info, sizing_mode="stretch_width")
+        pager = pn.Row(self._first, self._prev, self._page_info, self._next, self._last)
+        main = pn.Column(
+            self._errors, self._filter_box, self._filter_error, controls, self._columns_card,
+            actions,
+            self._confirm_bar, self._message, self._empty, self.table, pager, self._below,
+            sizing_mode="stretch_width",
+        )
+        self._layout = pn.Row(sidebar, main, sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    # -- model -> widgets ---------------------------------------------------------
+    def _experiment_options(self) -> dict[str, str]:
+        df = self.model.experiments
+        options = {"All experiments": ""}
+        if df is not None:
+            for row in df.itertuples():
+                options[f"{row.name} ({row.runs})"] = row.name
+        return options
+
+    def _sync_experiments(self, *events: Any) -> None:
+        self._experiment_picker.options = self._experiment_options()
+        self._experiment_picker.value = self.model.experiment or ""
+
+    def _columns_title(self) -> str:
+        m = self.model
+        return (f"Columns: {len(m.columns)} of {len(m.available_columns)} params, metrics and "
+                "tags shown (click to choose)")
+
+    def _sync_keys(self, *events: Any) -> None:
+        m = self.model
+        if hasattr(self, "_columns_card"):
+            self._columns_card.title = self._columns_title()
+        self._columns.options = m.available_columns
+        self._columns.value = list(m.columns)
+        self._group.options = ["", *m.group_options]
+        self._group.value = m.group_by if m.group_by in m.group_options else ""
+
+    def _sync_rows(self, *events: Any) -> None:
+        m = self.model
+        rows = m.rows if m.rows is not None else pd.DataFrame(columns=BASE_COLUMNS)
+        df = _display_frame(rows)
+        if "run_name" in df:
+            df["run_name"] = [
+                f'<span class="wb-run-link" title="open run {rid}" style="color:#0d6efd;'
+                f'cursor:pointer;text-decoration:underline">{_esc(name)}</span>'
+                for rid, name in zip(df["run_id"], df["run_name"])
+            ]
+        self._rows_ids = list(rows["run_id"]) if "run_id" in rows else []
+        wanted = set(m.selected)
+        selection = [i for i, rid in enumerate(self._rows_ids) if rid in wanted]
+        self._syncing = True
+        try:
+            with pn.io.hold():
+                self.table.value = df
+                self.table.selection = selection
+        finally:
+            self._syncing = False
+        if m.total == 0:
+            if m.filter.strip():
+                empty = "No runs match this filter."
+            elif m.run_view == "deleted":
+                empty = "No deleted runs here."
+            elif m.experiments is None or m.experiments.empty:
+                empty = ("This store has no runs yet: log some with `wb.start_run(...)`, or build "
+                         "the demo store with `workbench demo`.")
+            else:
+                empty = "No runs in this experiment."
+            self._empty.object = empty
+        self._empty.visible = m.total == 0
+        first = (m.page - 1) * m.page_size + 1 if m.total else 0
+        last = min(m.total, m.page * m.page_size)
+        self._page_info.object = (
+            f"Runs {first:,}–{last:,} of **{m.total:,}** · page {m.page} of {m.pages}"
+        )
+        self._first.disabled = self._prev.disabled = m.page <= 1
+        self._next.disabled = self._last.disabled = m.page >= m.pages
+
+    def _sync_filter_error(self, *events: Any) -> None:
+        m = self.model
+        if self._filter_box.value != m.filter:
+            self._filter_box.value = m.filter
+        text = m.filter_error
+        self._filter_error.object = (
+            f"<pre style='margin:0;white-space:pre-wrap'>{_esc(text)}</pre>" if text else ""
+        )
+        self._filter_error.visible = bool(text)
+
+    def _sync_selection_widgets(self, *events: Any) -> None:
+        m = self.model
+        n = len(m.selected)
+        self._compare.disabled = not COMPARE_MIN <= n <= COMPARE_MAX
+        self._open.disabled = n != 1
+        self._delete.disabled = n == 0 or m.run_view == "deleted"
+        self._restore.disabled = n == 0 or m.run_view == "active"
+        self._selection_info.object = f"{n} selected" if n else "Select runs to compare, open, delete or restore"
+        self._confirm_text.object = m.confirmation_text
+        self._confirm_yes.label = "Delete" if m.pending == "delete" else "Restore"
+        self._confirm_yes.color = "danger" if m.pending == "delete" else "success"
+        self._confirm_bar.visible = bool(m.pending)
+        self._message.object = m.message
+        self._message.visible = bool(m.message)
+
+    # -- widgets -> model ----------------------------------------------------------
+    def _on_selection(self, event: Any) -> None:
+        if getattr(self, "_syncing", False):
+            return
+        m = self.model
+        page_ids = set(self._rows_ids)
+        chosen = [self._rows_ids[i] for i in event.new if i < len(self._rows_ids)]
+        kept = [r for r in m.selected if r not in page_ids]  # selections on other pages stay
+        m.select(kept + chosen)
+        m.message = ""
+
+    def _on_sorters(self, event: Any) -> None:
+        sorters = event.new or []
+        if not sorters:
+            return
+        first = sorters[0]
+        key = sort_key(first.get("field", ""))
+        if key is None:
+            return
+        wanted = [f"{_quote_key(key)} {'DESC' if first.get('dir') == 'desc' else 'ASC'}"]
+        if wanted != self.model.order_by:
+            self.model.order_by = wanted
+
+    def _on_click(self, event: Any) -> None:
+        if event.column == "run_name" and event.row is not None and event.row < len(self._rows_ids):
+            self._open_run(self._rows_ids[event.row])
+
+    def _run(self, action: Callable[[], Any]) -> None:
+        with self.table.param.update(loading=True):
+            action()
+
+    def _open_run(self, run_id: str) -> None:
+        if self.on_open is not None:
+            self.on_open(run_id)
+            return
+        from workbench.ui.run_detail import RunDetail
+
+        self._below[:] = [pn.pane.Markdown("### Run"), RunDetail(self.model.store, run_id=run_id)]
+
+    def _on_compare_click(self, event: Any) -> None:
+        m = self.model
+        try:
+            ids = m.compare_ids()
+        except ValueError as exc:
+            m.error = str(exc)
+            return
+        if self.on_compare is not None:
+            self.on_compare(ids)
+            return
+        try:
+            from workbench.ui.compare import RunComparison
+
+            self._below[:] = [pn.pane.Markdown("### Compare"), RunComparison(m.store, run_ids=ids)]
+        except Exception as exc:
+            m.error = f"cannot open Compare: {error_message(exc)}"
+
+
+def _esc(text: Any) -> str:
+    import html
+
+    return html.escape("" if text is None else str(text))

@@ -1,0 +1,111 @@
+"""Shared bits of the screens: status colours, the error banner, small formatting helpers.
+
+Nothing here talks to the store; view-models do (through the Store API).
+"""
+
+from __future__ import annotations
+
+import html
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.errors import WorkbenchError
+
+#: Background colour of each run status in tables (light, readable with black text).
+STATUS_COLOURS: dict[str, str] = {
+    "RUNNING": "#cfe2ff",
+    "FINISHED": "#d1e7dd",
+    "FAILED": "#f8d7da",
+    "KILLED": "#fff3cd",
+}
+
+#: Tabulator formatter for the ``status`` column: a coloured badge.
+STATUS_FORMATTER: dict[str, Any] = {"type": "html"}
+
+
+def status_badge(status: Any) -> str:
+    """An HTML badge for a run status (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``)."""
+    text = "" if status is None or (isinstance(status, float) and pd.isna(status)) else str(status)
+    colour = STATUS_COLOURS.get(text, "#e9ecef")
+    return (
+        f'<span class="wb-status wb-status-{html.escape(text.lower())}" '
+        f'style="background:{colour};padding:1px 6px;border-radius:4px">{html.escape(text)}</span>'
+    )
+
+
+def error_message(exc: BaseException) -> str:
+    """The readable message of an error, for showing to the user.
+
+    Errors the workbench raises on purpose carry a message written for users; anything
+    else also names its type, so the user has something to report.
+    """
+    if isinstance(exc, WorkbenchError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ErrorBanner(pn.viewable.Viewer):
+    """A dismissable red banner bound to a string parameter (hidden when the string is empty)."""
+
+    message = param.String(default="")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._alert = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width",
+            css_classes=["wb-error"],
+        )
+        self._sync()
+
+    @param.depends("message", watch=True)
+    def _sync(self) -> None:
+        text = self.message or ""
+        # a <pre> keeps the filter parser's caret under the right character
+        self._alert.object = f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(text)}</pre>"
+        self._alert.visible = bool(text)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._alert
+
+
+def guarded(model: param.Parameterized, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``action``; on an error, put its message into ``model.error`` instead of raising.
+
+    Returns the action's result, or ``None`` after an error. Unexpected errors are also
+    printed with their traceback to the server log.
+    """
+    try:
+        result = action(*args, **kwargs)
+    except Exception as exc:  # shown to the user, never swallowed silently
+        if not isinstance(exc, WorkbenchError):
+            traceback.print_exc()
+        model.error = error_message(exc)
+        return None
+    return result
+
+
+def short_id(run_id: str | None) -> str:
+    return (run_id or "")[:8]
+
+
+def format_value(value: Any) -> str:
+    """A compact string for a param, metric or tag value."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def frame_of_dict(mapping: dict[str, Any], key: str = "key", value: str = "value") -> pd.DataFrame:
+    """A two-column DataFrame of a dict, values formatted as strings."""
+    return pd.DataFrame(
+        {key: list(mapping), value: [format_value(v) for v in mapping.values()]}
+    )
