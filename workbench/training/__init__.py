@@ -1,0 +1,44 @@
+"""Training: hyper-parameter sweeps (grid, random, successive halving, TPE) as tracked runs.
+
+>>> from workbench.training import int_range, choice
+>>> int_range(1, 3).grid(), choice(["a", "b"]).grid()
+([1, 2, 3], ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+from workbench.training.space import choice, float_range, int_range
+from workbench.training.strategies import (
+    GridSearch,
+    RandomSearch,
+    Strategy,
+    SuccessiveHalving,
+    TPESearch,
+)
+from workbench.training.sweep import (
+    Sweep,
+    TrialResult,
+    rerun,
+    resume_sweep,
+    shutdown_workers,
+    sweep,
+)
+from workbench.training.trial import Trial
+
+__all__ = [
+    "GridSearch",
+    "RandomSearch",
+    "Strategy",
+    "SuccessiveHalving",
+    "Sweep",
+    "TPESearch",
+    "Trial",
+    "TrialResult",
+    "choice",
+    "float_range",
+    "int_range",
+    "rerun",
+    "resume_sweep",
+    "shutdown_workers",
+    "sweep",
+]
