@@ -71,3 +71,73 @@ class ArtifactPathError(InvalidInputError):
 
 class ArtifactIntegrityError(WorkbenchError):
     """An artifact's bytes no longer match the sha256 recorded when it was logged."""
+
+
+class RegistryError(WorkbenchError):
+    """A model-registry action cannot be done as asked."""
+
+
+class StageTransitionError(RegistryError):
+    """A stage change or a transition request does not follow the stage rules.
+
+    Raised for illegal transitions (e.g. Archived -> Production), for a
+    request that was already approved, rejected or cancelled, and for a second
+    pending request on one version. Nothing is changed when it is raised.
+    """
+
+
+class PermissionDeniedError(RegistryError):
+    """The acting user's role does not allow the action (or they would approve their own request)."""
+
+
+class GateFailedError(RegistryError):
+    """A gate of the registered model failed and the approval gave no override reason.
+
+    ``results`` holds the gate results (see ``Registry.gate_results``).
+    """
+
+    def __init__(self, message: str, results: list | None = None):
+        super().__init__(message)
+        self.results = list(results or [])
+
+
+class SearchSpaceError(InvalidInputError):
+    """A hyper-parameter search space or a sweep setting is not usable (e.g. an infinite grid)."""
+
+
+class SweepError(WorkbenchError):
+    """A sweep could not run, resume or re-run (the message says which trial and why)."""
+
+
+class TrialCancelledError(WorkbenchError):
+    """Raised inside a trial that checks in (``trial.report``) after its sweep was cancelled."""
+
+
+class PipelineError(WorkbenchError):
+    """A pipeline cannot be loaded, saved or run as asked."""
+
+
+class PipelineValidationError(PipelineError, InvalidInputError):
+    """A pipeline graph is invalid; nothing was saved or run.
+
+    ``problems`` lists every problem found (one message each); ``cycle`` holds
+    the step names of a dependency cycle when there is one (first step
+    repeated at the end, e.g. ``["a", "b", "a"]``).
+    """
+
+    def __init__(self, problems: list[str] | str, cycle: list[str] | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.cycle = list(cycle) if cycle else None
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems:\n" + "\n".join(f"- {p}" for p in self.problems)
+        super().__init__(message)
+
+
+class StepTimeoutError(PipelineError, TimeoutError):
+    """A pipeline step ran longer than its ``timeout`` (seconds)."""
+
+
+class PipelineRunError(PipelineError):
+    """A pipeline run failed (raised by ``PipelineResult.raise_for_status``); names the failed steps."""
