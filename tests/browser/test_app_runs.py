@@ -104,7 +104,8 @@ def test_every_page_renders_without_traceback(app, log_mark, page):
     _open(page, app)
     _wait_rows(page, TOTAL)
     for key, label in (("experiments", "Experiments"), ("datasets", "Datasets"),
-                       ("pipelines", "Pipelines"), ("registry", "Registry")):
+                       ("pipelines", "Pipelines"), ("training", "Training"),
+                       ("registry", "Registry"), ("monitoring", "Monitoring")):
         page.locator(".wb-nav button", has_text=re.compile(rf"^{label}$")).first.click()
         page.wait_for_url(f"**page={key}**")
         wait_for_idle(page)

@@ -42,9 +42,6 @@ PAGES: dict[str, str] = {
 
 #: Lifecycle parts built by later issues: what their page says until then.
 _LATER: dict[str, str] = {
-    "pipelines": "Pipeline graphs, their runs and the step cache",
-    "training": "Sweeps and their trials",
-    "registry": "Registered models, versions, stages and approvals",
     "monitoring": "Drift reports and prediction logs of served models",
     "abtests": "A/B tests and their statistics",
 }
@@ -209,6 +206,23 @@ class WorkbenchApp(pn.viewable.Viewer):
         df = df.assign(created_at=df["created_at"].dt.strftime("%Y-%m-%d %H:%M"))
         return pn.widgets.Tabulator(df, disabled=True, show_index=False,
                                     sizing_mode="stretch_width", layout="fit_data_table")
+
+    # The lifecycle screens share one contract: ``View(store, on_open=..., on_compare=...)``,
+    # a Viewer that opens a run or compares runs through the app's navigation.
+    def _build_pipelines(self) -> Any:
+        from workbench.ui.pipelines import PipelineEditor
+
+        return PipelineEditor(self.store, on_open=self.open_run, on_compare=self.compare)
+
+    def _build_training(self) -> Any:
+        from workbench.ui.training import TrainingView
+
+        return TrainingView(self.store, on_open=self.open_run, on_compare=self.compare)
+
+    def _build_registry(self) -> Any:
+        from workbench.ui.registry import RegistryView
+
+        return RegistryView(self.store, on_open=self.open_run, on_compare=self.compare)
 
     def _build_later(self, page: str) -> Any:
         info = self.store.info()
