@@ -181,3 +181,52 @@ def signature_inputs(signature: dict | None) -> Any:
     if not signature:
         return None
     return signature.get("inputs")
+
+
+def signature_diff(candidate: dict | None, production: dict | None) -> list[dict[str, Any]]:
+    """Column by column, how a candidate's input signature differs from Production's.
+
+    Each row: ``column``, ``candidate`` (type or None), ``production`` (type or None) and
+    ``change`` (``same``, ``added``, ``removed``, ``type changed``). Signatures without
+    columns (arrays) compare as one row named ``(inputs)``; the outputs as ``(outputs)``.
+
+    >>> a = {"inputs": {"kind": "dataframe", "columns": [{"name": "x", "type": "float64"}]}}
+    >>> b = {"inputs": {"kind": "dataframe", "columns": [{"name": "x", "type": "int64"},
+    ...                                                  {"name": "y", "type": "float64"}]}}
+    >>> [(r["column"], r["change"]) for r in signature_diff(b, a)]
+    [('x', 'type changed'), ('y', 'added')]
+    """
+
+    def columns(sig: dict | None) -> dict[str, str] | None:
+        inputs = (sig or {}).get("inputs")
+        if not isinstance(inputs, dict) or not isinstance(inputs.get("columns"), list):
+            return None
+        return {str(c.get("name")): str(c.get("type")) for c in inputs["columns"]}
+
+    def change(mine: Any, theirs: Any) -> str:
+        if mine == theirs:
+            return "same"
+        if theirs is None:
+            return "added"
+        if mine is None:
+            return "removed"
+        return "type changed"
+
+    rows: list[dict[str, Any]] = []
+    mine, theirs = columns(candidate), columns(production)
+    if mine is not None or theirs is not None:
+        mine, theirs = mine or {}, theirs or {}
+        for name in [*mine, *(c for c in theirs if c not in mine)]:
+            a, b = mine.get(name), theirs.get(name)
+            rows.append({"column": name, "candidate": a, "production": b, "change": change(a, b)})
+    else:
+        a, b = signature_inputs(candidate), signature_inputs(production)
+        a_s, b_s = (None if a is None else str(a)), (None if b is None else str(b))
+        rows.append({"column": "(inputs)", "candidate": a_s, "production": b_s,
+                     "change": change(a_s, b_s)})
+    out_a, out_b = (candidate or {}).get("outputs"), (production or {}).get("outputs")
+    if out_a is not None or out_b is not None:
+        a_s, b_s = (None if out_a is None else str(out_a)), (None if out_b is None else str(out_b))
+        rows.append({"column": "(outputs)", "candidate": a_s, "production": b_s,
+                     "change": change(a_s, b_s)})
+    return rows

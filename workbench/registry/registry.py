@@ -48,6 +48,7 @@ from workbench.registry.gates import (
     GateResult,
     evaluate_expression,
     parse_gate,
+    signature_diff,
     signature_inputs,
 )
 from workbench.registry.uri import ModelRef, check_alias, check_model_name, parse_model_uri
@@ -559,7 +560,9 @@ class Registry:
         signature has no inputs, they are taken from the run's training
         dataset schema. From a file (``path``, a joblib file): the file is
         stored in the artifact store; ``signature`` and ``requirements`` may
-        be given. ``pipeline_version`` records the pipeline it came from.
+        be given. ``pipeline_version`` records the pipeline it came from; by default it
+        is read from the run's ``pipeline.*`` tags (a pipeline step's run, or a
+        run nested in a pipeline run) as ``"<pipeline> v<version>"``.
         """
         name = check_model_name(name)
         description = _text(description, "description")
@@ -571,6 +574,9 @@ class Registry:
             row = self._version_from_run(run_id, artifact)
         else:
             row = self._version_from_file(path)
+        if pipeline_version is None and row["run_id"] is not None:
+            pipeline_version = row.pop("pipeline_version", None)
+        row.pop("pipeline_version", None)
         if signature is not None:
             row["signature"] = dict(signature)
         if requirements is not None:
@@ -651,6 +657,7 @@ class Registry:
                     "columns": [{"name": c, "type": t} for c, t in train[0]["schema"].items()],
                 }
         return {
+            "pipeline_version": self._pipeline_of_run(run_id),
             "run_id": run_id,
             "artifact": artifact,
             "source": f"runs:/{run_id}/{artifact}",
@@ -663,6 +670,29 @@ class Registry:
             "metrics": self.store.get_run(run_id)["metrics"],
             "datasets": lineage,
         }
+
+    def _pipeline_of_run(self, run_id: str) -> str | None:
+        """``"<pipeline> v<version>"`` when the run (or its parent) was run by a pipeline.
+
+        A pipeline's step runs carry ``pipeline.name`` and ``pipeline.step`` tags and are
+        children of the pipeline run, which carries ``pipeline.version``.
+        """
+        run = self.store.get_run(run_id)
+        tags = run["tags"]
+        name, version = tags.get("pipeline.name"), tags.get("pipeline.version")
+        if not version and run["parent_run_id"]:
+            try:
+                parent_tags = self.store.get_run(run["parent_run_id"])["tags"]
+            except NotFoundError:
+                parent_tags = {}
+            if parent_tags.get("pipeline.name") and parent_tags.get("pipeline.name") == (
+                name or parent_tags.get("pipeline.name")
+            ):
+                name = parent_tags["pipeline.name"]
+                version = parent_tags.get("pipeline.version")
+        if not name:
+            return None
+        return f"{name} v{version}" if version else str(name)
 
     def _version_from_file(self, path: str | os.PathLike) -> dict[str, Any]:
         path = Path(path)
@@ -923,6 +953,48 @@ class Registry:
                 return [GateResult(**g) for g in req["gate_results"]]
             row = self._version(con, req["name"], req["version"])
             return self._evaluate_gates(con, row, req["to_stage"])
+
+    def request_evidence(self, request_id: int) -> dict[str, Any]:
+        """What an approver needs to decide a request, in one read.
+
+        ``request`` (:class:`TransitionRequest`), ``candidate`` (its
+        :class:`ModelVersion`), ``production`` (the current Production version
+        other than the candidate, or None), ``metrics`` (a DataFrame: metric,
+        candidate, production), ``gates`` (list of :class:`GateResult`) and
+        ``signature_diff`` (a DataFrame: column, candidate, production, change).
+        """
+        request = self.get_request(request_id)
+        candidate = self.get_version(request.name, request.version)
+        production = None
+        with rs.reading(self.store) as con:
+            prod = [
+                v
+                for v in rs.versions_in_stage(con, request.name, st.PRODUCTION)
+                if v != request.version
+            ]
+            if prod:
+                production = ModelVersion._from_row(self._version(con, request.name, prod[0]))
+        mine, theirs = candidate.metrics, production.metrics if production else {}
+        keys = sorted(set(mine) | set(theirs))
+        metrics = pd.DataFrame(
+            {
+                "metric": keys,
+                "candidate": [mine.get(k) for k in keys],
+                "production": [theirs.get(k) for k in keys],
+            },
+            columns=["metric", "candidate", "production"],
+        )
+        diff = signature_diff(candidate.signature, production.signature if production else None)
+        return {
+            "request": request,
+            "candidate": candidate,
+            "production": production,
+            "metrics": metrics,
+            "gates": self.gate_results(request_id),
+            "signature_diff": pd.DataFrame(
+                diff, columns=["column", "candidate", "production", "change"]
+            ),
+        }
 
     def _evaluate_gates(self, con: Any, row: dict[str, Any], target: str) -> list[GateResult]:
         results = []
