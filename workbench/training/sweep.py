@@ -283,6 +283,23 @@ class _DaskExecutor:
 
 
 # -- the sweep ------------------------------------------------------------------
+#: Sweeps whose driver runs in this process, by sweep run id (while they run).
+_LIVE: dict[str, Sweep] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def live_sweeps() -> list[Sweep]:
+    """The sweeps running in this process (oldest first): a screen reopened finds them here."""
+    with _LIVE_LOCK:
+        return list(_LIVE.values())
+
+
+def live_sweep(run_id: str) -> Sweep | None:
+    """The handle of sweep ``run_id`` if its driver runs in this process, else None."""
+    with _LIVE_LOCK:
+        return _LIVE.get(run_id)
+
+
 class Sweep:
     """A running or finished sweep: progress, results, the best run, cancel and wait.
 
@@ -480,8 +497,20 @@ class Sweep:
         ]
         return pd.DataFrame(rows, columns=None if rows else columns)
 
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the driver itself (not a trial's), or None."""
+        return self._error
+
     # -- the driver -----------------------------------------------------------
     def _start(self, wait: bool) -> None:
+        # A marker left by a cancel before a crash must not cancel a resumed sweep.
+        try:
+            self._cancel_path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        with _LIVE_LOCK:
+            _LIVE[self.run.id] = self
         if wait:
             try:
                 self._drive()
@@ -584,6 +613,9 @@ class Sweep:
         try:
             executor = self._make_executor()
             while not self._cancel.is_set():
+                if self._cancel_path.exists():  # cancelled by another process (cancel_sweep)
+                    self._cancel.set()
+                    break
                 free = self.n_jobs - len(in_flight)
                 if free > 0 and not exhausted:
                     specs = self.strategy.ask(free)
@@ -617,6 +649,9 @@ class Sweep:
                 self._wind_down(executor, in_flight)
             finally:
                 self._finished.set()
+                with _LIVE_LOCK:
+                    if _LIVE.get(self.run.id) is self:
+                        del _LIVE[self.run.id]
 
     def _finish_trial(self, fut, spec: TrialSpec, run: Run, seed: int) -> None:
         try:
@@ -1143,6 +1178,8 @@ __all__ = [
     "Sweep",
     "TrialResult",
     "import_train",
+    "live_sweep",
+    "live_sweeps",
     "rerun",
     "resume_sweep",
     "shutdown_workers",
