@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import holoviews as hv
 import panel as pn
 
 import workbench as wb
@@ -22,13 +23,21 @@ def test_inbox_gate_results_and_override(store, reg, make_run):
     m.select_request(req.id)
     assert m.gates["passed"].tolist() == [False] and m.gates["value"].tolist() == ["0.8"]
     assert not m.gates_passed
+    assert m.evidence["candidate"].version == 1 and m.evidence["production"] is None
+    # no comment: refused by the screen before the registry is asked
+    assert m.approve() is False and "Write a comment" in m.error
+    m.comment = "looks fine"
     assert m.approve() is False and "gate(s) failed" in m.error
     assert wb.Registry(store).get_version("churn", 1).stage == "None"
     m.comment, m.override_reason = "ok", "holdout is harder"
     assert m.approve() is True and m.error == ""
+    assert "gates overridden" in m.message
     assert m.inbox.empty and m.request_id is None
     assert m.versions["stage"].tolist() == ["Staging"]
     assert m.audit["action"].iloc[0] == "override"  # newest first
+    audit = m.audit_frame()
+    assert audit["action"].iloc[0] == "override"
+    assert "override: holdout is harder" in audit["comment"].iloc[0]
     assert set(m.history["stage"]) == {"None", "Staging"}
 
 
@@ -36,6 +45,7 @@ def test_requester_cannot_approve_and_reject_needs_comment(store, reg, make_run)
     req = _setup(store, reg, make_run, auc=0.9)
     mine = RegistryModel(store)  # tester: admin and the requester
     mine.select_request(req.id)
+    mine.comment = "mine"
     assert mine.approve() is False and "cannot approve" in mine.error
     bob = RegistryModel(store, user="bob")
     bob.select_request(req.id)
@@ -44,17 +54,82 @@ def test_requester_cannot_approve_and_reject_needs_comment(store, reg, make_run)
     assert bob.reject() is True and "rejected" in bob.message
     assert mine.request_transition(1, "Staging", "again") is True
     assert len(mine.inbox) == 1
+    assert mine.request_transition(1, "Production", "skip") is False  # illegal: readable error
+    assert "cannot move a version from None to Production" in mine.error
+
+
+def test_models_list_versions_lineage_card_and_aliases(store, reg, make_run):
+    _setup(store, reg, make_run)
+    reg.register_model("churn", run_id=make_run(auc=0.95))
+    m = RegistryModel(store)
+    assert m.models.set_index("name").loc["churn", "None"] == "v1, v2"
+    assert m.versions["version"].tolist() == [1, 2] and m.version == 2
+    assert m.versions["metrics.auc"].tolist() == [0.8, 0.95]
+    assert "customers (train" in m.versions["datasets"].iloc[0]
+    assert m.run_of(1) == reg.get_version("churn", 1).run_id
+    m.select_version(1)
+    assert m.card.version == 1 and "auc" in m.card.metrics
+    assert m.save_card(limitations="only EU customers") is True
+    assert wb.Registry(store).get_card("churn", 1).limitations == "only EU customers"
+    assert "only EU customers" in m.card_markdown()
+    assert m.card_html().startswith("<!DOCTYPE html>") and "only EU customers" in m.card_html()
+    assert m.audit["action"].iloc[0] == "card"
+    assert m.set_alias("champion", 1) and m.set_alias("challenger", 2)
+    assert m.swap_aliases("champion", "challenger") is True
+    assert reg.aliases("churn") == {"champion": 2, "challenger": 1}
+    assert m.model_info["aliases"] == {"champion": 2, "challenger": 1}
+    assert m.set_alias("latest", 1) is False and "reserved" in m.error
+
+
+def test_timeline_has_a_bar_per_stage_period(store, reg, reg_bob, make_run):
+    reg.register_model("churn", run_id=make_run())
+    reg_bob.approve(reg.request_transition("churn", 1, "Staging").id, comment="ok")
+    m = RegistryModel(store)
+    plot = m.timeline()
+    segments = [el for el in plot if isinstance(el, hv.Segments)][0]
+    assert len(segments) == 2 and set(segments.dframe()["stage"]) == {"None", "Staging"}
+    assert isinstance(RegistryModel(wb.Store(store.path.parent / "empty.duckdb")).timeline(),
+                      hv.Text)
 
 
 def test_view_builds_and_follows_the_model(store, reg, make_run):
     req = _setup(store, reg, make_run)
-    view = RegistryView(store, user="bob")
+    opened, compared = [], []
+    view = RegistryView(store, user="bob", on_open=opened.append, on_compare=compared.append)
     assert isinstance(view.__panel__(), pn.Column)
+    assert "Acting as **bob**" in view._header.object and "approver" in view._header.object
     assert len(view._inbox.value) == 1 and view._approve.disabled
+    assert not view._evidence.visible
     view.model.select_request(req.id)
-    assert not view._approve.disabled and view._override.visible
+    assert view._evidence.visible and not view._approve.disabled and view._override.visible
     assert view._gates.value["rule"].tolist() == ["metrics.auc >= 0.85"]
+    assert "failed" in view._gates.value["passed"].iloc[0]
     view._override.value = "accepted risk"
+    view._approve.clicks += 1
+    assert "Write a comment" in view._errors.message and view._approve.disabled is False
+    view._comment.value = "fine for staging"
+    view._tabs.active = 1
     view._approve.clicks += 1
     assert view.model.message.startswith(f"Request #{req.id} approved")
     assert view._inbox.value.empty and view._message.visible
+    assert view._tabs.active == 0  # back on the model's page, which shows the new stage
+    assert "Staging" in view._versions.value["stage"].iloc[0]
+
+    # clicking a version's run link opens the run through the app's navigation
+    event = type("E", (), {"row": 0, "column": "run"})()
+    view._on_version_click(event)
+    assert opened == [wb.Registry(store).get_version("churn", 1).run_id]
+    view._on_compare_click(None)  # nothing ticked: a message, no navigation
+    assert compared == [] and "at least two" in view.model.error
+
+
+def test_request_form_in_the_view(store, reg, make_run):
+    reg.register_model("churn", run_id=make_run())
+    view = RegistryView(store)
+    view._req_version.value, view._req_stage.value = 1, "Staging"
+    view._req_comment.value = "first try"
+    view._req_button.clicks += 1
+    assert view.model.message.startswith("Request #1 created")
+    assert view._req_comment.value == ""
+    assert "1 pending request" in view._inbox_title.object
+    assert reg.get_request(1).comment == "first try"
