@@ -304,13 +304,54 @@ def _build_one(path: str, name: str, scale: float, verbose: bool) -> int:
     return _EXPERIMENTS[name](Store(path), scale, say)
 
 
+def _lifecycle(store: Store, n_jobs: int, progress: Callable[[str], None]) -> dict[str, int]:
+    """A pipeline run, a sweep and registry decisions, so every lifecycle screen has content.
+
+    The churn template runs end to end (it registers ``churn`` version 1), a random
+    sweep trains 8 forests, its best model becomes version 2; version 1 is approved into
+    Staging by a second user and version 2 waits in the approval inbox behind a gate.
+    """
+    from workbench.pipelines.api import churn_template
+    from workbench.registry import Registry
+    from workbench.training import choice, int_range, sweep
+    from workbench.training.examples import random_forest_churn
+
+    progress("demo: the churn pipeline template")
+    pipe = churn_template(path=str(sample_data_dir() / "churn.parquet"))
+    pipe.save(store, message="the lifecycle template on the sample churn data")
+    pipe.run(store, n_jobs=n_jobs).raise_for_status()
+    progress("demo: a random sweep of 8 random forests")
+    result = sweep(
+        random_forest_churn,
+        space={"n_estimators": int_range(20, 120), "max_depth": choice([4, 8, 12]),
+               "min_samples_leaf": int_range(1, 20)},
+        strategy="random", n_trials=8, n_jobs=n_jobs, metric="auc", mode="max",
+        experiment="churn-sweep", store=store, seed=0, run_name="rf-random-8",
+    )
+    store.sync()
+    progress("demo: registry versions, a review and a pending request")
+    owner = Registry(store)  # the store's creator is its admin
+    reviewer = f"{owner.user}-reviewer"
+    owner.grant(reviewer, "approver")
+    best = owner.register_model("churn", run_id=result.best_run_id, artifact="model",
+                                description="best trial of the rf-random-8 sweep")
+    request = owner.request_transition("churn", 1, "Staging", comment="first pipeline model")
+    Registry(store, user=reviewer).approve(request.id, comment="evaluated on the held-out split")
+    owner.set_alias("churn", "champion", 1)
+    owner.set_gate("churn", "metrics.auc >= 0.8")
+    owner.request_transition("churn", best.version, "Staging", comment="the sweep's best forest")
+    return {"churn-sweep": 1 + len(result.results)}
+
+
 def build_demo_store(
-    store: Store, scale: float = 1.0, n_jobs: int = 2, verbose: bool = False
+    store: Store, scale: float = 1.0, n_jobs: int = 2, verbose: bool = False,
+    lifecycle: bool = True,
 ) -> dict[str, int]:
     """Fill ``store`` with the demo experiments; returns runs created per experiment.
 
     The experiments train in parallel joblib processes, all logging into one
-    store. ``scale`` < 1 makes a smaller store (the tests use it).
+    store. ``scale`` < 1 makes a smaller store (the tests use it). ``lifecycle``
+    adds a pipeline run, a sweep and registry activity (see :func:`_lifecycle`).
     """
     from joblib import Parallel, delayed
 
@@ -319,4 +360,8 @@ def build_demo_store(
         delayed(_build_one)(str(store.path), name, scale, verbose) for name in names
     )
     store.sync()
-    return dict(zip(names, counts))
+    counts = dict(zip(names, counts))
+    if lifecycle:
+        counts.update(_lifecycle(store, n_jobs, print if verbose else (lambda message: None)))
+        store.sync()
+    return counts

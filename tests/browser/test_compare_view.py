@@ -18,24 +18,25 @@ import workbench as wb
 
 APP = "apps/compare_app.py"
 
-# Per Bokeh figure: its title, and the number of points of each Line / MultiLine renderer.
+# Per Bokeh figure: its title, and the number of points of each line (a Line renderer, or one
+# row of a MultiLine renderer: the charts draw all runs' lines as one multi_line glyph).
 _FIGURES_JS = """
 () => {
   const doc = Bokeh.documents[0];
   const out = [];
   for (const m of doc.all_models) {
     if (m.constructor.__name__ !== "Figure") continue;
-    const lines = [], multi = [];
+    const lines = [];
     let scatter = 0;
     for (const r of m.renderers) {
       if (r.constructor.__name__ !== "GlyphRenderer") continue;
       const g = r.glyph.constructor.__name__;
       const n = r.data_source.get_length();
       if (g === "Line") lines.push(n);
-      else if (g === "MultiLine") multi.push(n);
+      else if (g === "MultiLine") for (const xs of r.data_source.data.xs) lines.push(xs.length);
       else if (g === "Scatter" || g === "Circle") scatter += n;
     }
-    out.push({title: m.title ? m.title.text : "", lines, multi, scatter});
+    out.push({title: m.title ? m.title.text : "", lines, scatter});
   }
   return out;
 }
@@ -103,9 +104,8 @@ def test_compare_view_draws_one_line_per_run(serve_app, page, seeded):
     assert max(loss["lines"]) <= 2000 and min(loss["lines"]) >= 2, loss
     assert all(n == 20 for n in acc["lines"]), acc
     parallel = next(f for t, f in figures.items() if t.startswith("Parameters against"))
-    # batch_size, lr, optimizer, accuracy: 3 segments per run (a colour-mapped path is
-    # drawn segment by segment).
-    assert sum(parallel["multi"]) == 4 * 3, parallel
+    # batch_size, lr, optimizer, accuracy
+    assert parallel["lines"] == [4] * 4, parallel  # one line per run through the 4 axes
     scatter = next(f for t, f in figures.items() if " vs " in t)
     assert scatter["scatter"] == 4, scatter
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
+from bokeh.models import LogScale
 
 import workbench as wb
 from workbench.ui.compare import (
@@ -45,6 +46,18 @@ def seeded(store):
     store.sync()
     return store, ids
 
+
+
+def _lines(fig) -> list[dict]:
+    """One dict (x, y, run, color) per line of a metric figure's multi_line glyph."""
+    out = []
+    for r in fig.renderers:
+        if type(getattr(r, "glyph", None)).__name__ == "MultiLine":
+            d = r.data_source.data
+            colors = d.get("color", [None] * len(d["xs"]))
+            out += [{"x": x, "y": y, "run": run, "color": c}
+                    for x, y, run, c in zip(d["xs"], d["ys"], d["run"], colors)]
+    return out
 
 def test_guess_direction():
     for name in ("auc", "val_auc", "accuracy", "val_acc", "f1", "macro_f1", "r2", "precision",
@@ -98,16 +111,14 @@ def test_one_curve_per_run_having_the_metric(seeded):
     store, ids = seeded
     model = CompareModel(store=store, run_ids=ids)
     assert model.chart_metrics == ["val_loss"]  # the only metric with a history by default
-    overlay = model.metric_overlay("val_loss")
-    assert len(overlay) == 3  # run d has no val_loss
-    assert [c.label for c in overlay] == ["a", "b", "c"]
-    assert len({c.opts.get().kwargs["color"] for c in overlay}) == 3
-    assert len(model.metric_overlay("auc")) == 4
-    # The curves render to one Bokeh Line renderer each, with a legend of run names.
-    fig = hv.render(overlay, backend="bokeh")
-    lines = [r for r in fig.renderers if type(getattr(r, "glyph", None)).__name__ == "Line"]
-    assert len(lines) == 3
-    assert [item.label["value"] for item in fig.legend[0].items] == ["a", "b", "c"]
+    # One Bokeh Line renderer per run having the metric, with a legend of run names.
+    lines = _lines(model.metric_figure("val_loss"))
+    assert len(lines) == 3  # run d has no val_loss
+    assert len({line["color"] for line in lines}) == 3
+    assert [line["run"] for line in lines] == ["a", "b", "c"]
+    assert [item.label["value"] for item in model.metric_figure("val_loss").legend[0].items] == [
+        "a", "b", "c"]
+    assert len(_lines(model.metric_figure("auc"))) == 4
 
 
 def test_downsampling_caps_points_per_curve(store):
@@ -127,8 +138,8 @@ def test_downsampling_caps_points_per_curve(store):
     assert all(df["value"].max() == 50.0 for df in data.values())
     model.max_points = 300
     assert max(len(df) for df in model.curve_data("loss").values()) <= 300
-    overlay = model.metric_overlay("loss")
-    assert len(overlay) == 3 and all(len(c) <= 300 for c in overlay)
+    lines = _lines(model.metric_figure("loss"))
+    assert len(lines) == 3 and all(len(line["x"]) <= 300 for line in lines)
 
 
 def test_x_axis_modes(seeded):
@@ -145,7 +156,7 @@ def test_x_axis_modes(seeded):
     start = store.get_run(ids[1])["start_time"]
     offset = (pd.Timestamp(T0, unit="ms", tz="UTC") - start).total_seconds()
     np.testing.assert_allclose(rel["x"], offset + np.arange(50) * 2.0)
-    assert model.metric_overlay("val_loss").get(0).kdims[0].label == "relative time (s)"
+    assert model.metric_figure("val_loss").xaxis[0].axis_label == "relative time (s)"
     with pytest.raises(ValueError):
         model.x_axis = "epochs"
 
@@ -170,9 +181,9 @@ def test_smoothing_matches_pandas_ewm(seeded):
 def test_log_y_drops_non_positive_points(seeded):
     store, ids = seeded
     model = CompareModel(store=store, run_ids=ids, log_y=True)
-    overlay = model.metric_overlay("val_loss")
-    assert overlay.opts.get().kwargs["logy"] is True
-    assert all((c.dimension_values(1) > 0).all() for c in overlay)
+    fig = model.metric_figure("val_loss")
+    assert isinstance(fig.y_scale, LogScale)
+    assert all((np.asarray(line["y"]) > 0).all() for line in _lines(fig))
 
 
 def test_parallel_coordinates_and_scatter(seeded):
@@ -188,11 +199,9 @@ def test_parallel_coordinates_and_scatter(seeded):
     np.testing.assert_allclose(axes["dropout"]["positions"], [NA_POSITION] * 3 + [0.5])
     np.testing.assert_allclose(axes["auc"]["positions"], (np.array([0.81, 0.93, 0.88, 0.70]) - 0.70)
                                / 0.23)
-    fig = hv.render(model.parallel_plot(), backend="bokeh")
-    multi = [r for r in fig.renderers
-             if type(getattr(r, "glyph", None)).__name__ == "MultiLine"]
-    # A colour-mapped Path is drawn segment by segment: 4 runs x 3 gaps between 4 axes.
-    assert sum(len(r.data_source.data["xs"]) for r in multi) == 4 * 3
+    paths = _lines(model.parallel_plot())
+    assert [p["run"] for p in paths] == ["a", "b", "c", "d"]  # one line per run, 4 axes each
+    np.testing.assert_allclose(paths[1]["y"], [axes[n]["positions"][1] for n in axes])
 
     model.scatter_x, model.scatter_y = "params.lr", "metrics.val_loss"
     frame = model.scatter_frame()
@@ -200,8 +209,9 @@ def test_parallel_coordinates_and_scatter(seeded):
     assert frame["x"].tolist() == [0.1, 0.01, 0.001]
     model.scatter_x = "params.optimizer"
     assert model.scatter_frame()["x"].tolist() == ["adam", "adam", "sgd"]
-    assert len(model.scatter_plot()) == 3
-    hv.render(model.scatter_plot(), backend="bokeh")
+    points = [r for r in model.scatter_plot().renderers if type(r.glyph).__name__ == "Scatter"]
+    assert points[0].data_source.data["run"].tolist() == ["a", "b", "c"]
+    assert model.scatter_plot().x_range.factors == ["adam", "sgd"]  # a categorical axis
 
 
 @pytest.mark.parametrize(
@@ -248,11 +258,11 @@ def test_fifty_runs_take_few_store_calls(store):
     store.sync()
     model = CompareModel(store=store, run_ids=ids)
     assert model.error == ""
-    overlays = model.metric_overlays()
-    assert {k: len(v) for k, v in overlays.items()} == {"loss": 50, "val_accuracy": 50}
+    figures = model.metric_figures()
+    assert {k: len(_lines(v)) for k, v in figures.items()} == {"loss": 50, "val_accuracy": 50}
     assert model.store_calls == 4  # runs, latest values, one history query per metric
     model.smoothing = 0.5
-    model.metric_overlays()
+    model.metric_figures()
     assert model.store_calls == 4  # histories are cached until the selection changes
     assert model.best_runs()["val_accuracy"] == ids[0]
     assert len(set(model.runs["color"])) == 50
