@@ -73,7 +73,7 @@ def stage_badge(stage: Any) -> str:
 
 
 def _compact(value: Any, limit: int = 160) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
         return "—"
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -386,7 +386,7 @@ class RegistryModel(param.Parameterized):
 
     def audit_frame(self) -> pd.DataFrame:
         """The audit log for display: when, who, what, the version, before -> after, why."""
-        cols = ["when", "user", "action", "version", "request", "before", "after", "comment"]
+        cols = ["when", "user", "action", "version", "request", "comment", "before", "after"]
         audit = self.audit
         if audit is None or audit.empty:
             return pd.DataFrame(columns=cols)
@@ -587,12 +587,18 @@ class RegistryView(pn.viewable.Viewer):
         self._inbox.on_click(self._on_inbox_click)
         self._request_info = pn.pane.Markdown("", css_classes=["wb-request-info"],
                                               sizing_mode="stretch_width")
+        fit = {**table, "layout": "fit_columns"}
         self._metrics = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-evidence-metrics"],
-                                             **table)
+                                             **fit)
         self._sigdiff = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-signature-diff"],
-                                             **table)
+                                             **fit)
         self._gates = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-gates"],
-                                           formatters={"passed": {"type": "html"}}, **table)
+                                           formatters={"passed": {"type": "html"}}, **fit)
+        self._decision_feedback = pn.pane.Alert(
+            "", alert_type="danger", visible=False, sizing_mode="stretch_width",
+            css_classes=["wb-decision-feedback"],
+        )
+        m.param.watch(self._sync_feedback, ["error", "message"])
         self._comment = pn.widgets.TextAreaInput(
             label="Comment (required: why you approve or reject)", height=70,
             sizing_mode="stretch_width", css_classes=["wb-decision-comment"],
@@ -612,17 +618,18 @@ class RegistryView(pn.viewable.Viewer):
         self._evidence = pn.Column(
             self._request_info,
             pn.Row(
-                pn.Column(pn.pane.Markdown("#### Metrics: candidate vs Production"), self._metrics,
+                pn.Column(pn.pane.Markdown("##### Metrics: candidate vs Production"), self._metrics,
                           sizing_mode="stretch_width"),
-                pn.Column(pn.pane.Markdown("#### Signature diff"), self._sigdiff,
+                pn.Column(pn.pane.Markdown("##### Signature diff"), self._sigdiff,
                           sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
             ),
-            pn.pane.Markdown("#### Gates"),
+            pn.pane.Markdown("##### Gates"),
             self._gates,
             self._comment,
             self._override,
             pn.Row(self._approve, self._reject),
+            self._decision_feedback,
             sizing_mode="stretch_width", css_classes=["wb-evidence"],
         )
         self._below = pn.Column(sizing_mode="stretch_width")
@@ -637,11 +644,11 @@ class RegistryView(pn.viewable.Viewer):
                 self._versions,
                 pn.Row(self._open_run, self._compare),
                 self._lineage,
-                pn.pane.Markdown("#### Request a stage transition"),
+                pn.pane.Markdown("##### Request a stage transition"),
                 pn.Row(self._req_version, self._req_stage, self._req_comment,
                        sizing_mode="stretch_width"),
                 pn.Row(self._req_archive, self._req_button),
-                pn.pane.Markdown("#### Aliases"),
+                pn.pane.Markdown("##### Aliases"),
                 pn.Row(self._alias_name, self._alias_version, self._alias_set,
                        pn.Spacer(width=30), self._swap_a, self._swap_b, self._swap),
                 sizing_mode="stretch_width",
@@ -664,7 +671,7 @@ class RegistryView(pn.viewable.Viewer):
         )
         self._tabs = pn.Tabs(
             ("Models", pn.Column(
-                pn.pane.Markdown("#### Registered models (click one to open its page)"),
+                pn.pane.Markdown("##### Registered models (click one to open its page)"),
                 self._models,
                 self._model_header,
                 self._model_tabs,
@@ -680,6 +687,12 @@ class RegistryView(pn.viewable.Viewer):
     def _sync_message(self, event: Any) -> None:
         self._message.object = event.new
         self._message.visible = bool(event.new)
+
+    def _sync_feedback(self, *events: Any) -> None:
+        # the error of an action, next to the buttons that caused it (the banner is far above)
+        m = self.model
+        self._decision_feedback.object = html.escape(m.error)
+        self._decision_feedback.visible = bool(m.error) and m.request_id is not None
 
     def _on_model_click(self, event: Any) -> None:
         models = self.model.models
@@ -774,7 +787,7 @@ class RegistryView(pn.viewable.Viewer):
             tags = ", ".join(f"`{k}={v}`" for k, v in sorted(info.get("tags", {}).items()))
             self._model_header.object = "\n\n".join(
                 x for x in (
-                    f"### Model: {html.escape(m.model_name)}",
+                    f"#### Model: {html.escape(m.model_name)}",
                     html.escape(info.get("description") or ""),
                     f"Aliases: {aliases}" if aliases else "",
                     f"Tags: {tags}" if tags else "",
@@ -835,7 +848,10 @@ class RegistryView(pn.viewable.Viewer):
             for w in self._card_inputs.values():
                 w.value = ""
             return
-        self._card_view.object = card.to_markdown()
+        # the preview's headings one level down, so the card does not shout over the page
+        self._card_view.object = "\n".join(
+            "###" + line if line.startswith("#") else line for line in card.to_markdown().splitlines()
+        )
         for key, widget in self._card_inputs.items():
             widget.value = card.sections.get(key) or ""
         stem = f"{card.name}-v{card.version}-card"
@@ -846,13 +862,19 @@ class RegistryView(pn.viewable.Viewer):
         inbox = m.inbox if m.inbox is not None else pd.DataFrame()
         n = len(inbox)
         self._inbox_title.object = (
-            f"#### {n} pending request{'s' if n != 1 else ''}"
+            f"##### {n} pending request{'s' if n != 1 else ''}"
             + (" — click one to see its evidence and decide" if n else "")
         )
         if n:
-            inbox = inbox[["request_id", "name", "version", "from_stage", "to_stage",
-                           "requested_by", "requested_at", "comment", "archive_existing"]].copy()
-            inbox["requested_at"] = inbox["requested_at"].map(_when)
+            inbox = pd.DataFrame({
+                "request": [f"#{int(r)}" for r in inbox["request_id"]],
+                "model": inbox["name"],
+                "version": [f"v{int(v)}" for v in inbox["version"]],
+                "move": [f"{a} → {b}" for a, b in zip(inbox["from_stage"], inbox["to_stage"])],
+                "requested_by": inbox["requested_by"],
+                "requested_at": inbox["requested_at"].map(_when),
+                "comment": inbox["comment"].fillna(""),
+            })
         self._inbox.value = inbox
         ev = m.evidence or {}
         selected = m.request_id is not None and bool(ev)
@@ -863,7 +885,7 @@ class RegistryView(pn.viewable.Viewer):
             return
         req, cand, prod = ev["request"], ev["candidate"], ev["production"]
         self._request_info.object = (
-            f"### Request #{req.id}: {html.escape(req.name)} version {req.version} "
+            f"#### Request #{req.id}: {html.escape(req.name)} version {req.version} "
             f"{req.from_stage} → **{req.to_stage}**\n\n"
             f"Requested by **{html.escape(req.requested_by)}** at {_when(req.requested_at)}"
             + (f": “{html.escape(req.comment)}”" if req.comment else "")

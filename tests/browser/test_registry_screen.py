@@ -1,0 +1,202 @@
+"""The Registry screen in headless Chromium: request, inbox, approve, gates, override.
+
+Each test builds a small real store: runs that logged a model, registered by ``alice`` (the
+store's registry admin), with ``bob`` granted the approver role. The app is served as a
+user through ``WORKBENCH_USER``: ``alice`` requests a transition in her screen, ``bob``
+decides in his. Screenshots go to ``test-artifacts/screenshots/registry-*.png``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from browser_harness import (
+    assert_no_console_errors,
+    assert_no_server_errors,
+    assert_offline,
+    screenshot,
+    wait_for_idle,
+    wait_for_panel,
+)
+from sklearn.linear_model import LogisticRegression
+
+import workbench as wb
+
+APP = "apps/workbench_app.py"
+
+
+def _log_run(store: wb.Store, auc: float) -> str:
+    rng = np.random.default_rng(int(auc * 100))
+    X = pd.DataFrame(rng.normal(size=(40, 2)), columns=["tenure", "spend"])
+    y = (X["tenure"] > 0).astype(int)
+    with wb.start_run(experiment="churn", store=store, run_name=f"auc-{auc}") as run:
+        run.log_dataset(X.assign(churned=y), name="customers", role="train")
+        run.log_metric("auc", auc)
+        wb.log_model(LogisticRegression().fit(X, y), name="model", input_example=X.head(5))
+    return run.id
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    path = tmp_path / "reg.duckdb"
+    store = wb.Store(path)
+    reg = wb.Registry(store, user="alice")  # the first user of the registry: admin
+    reg.grant("bob", "approver")
+    reg.register_model("churn", run_id=_log_run(store, 0.91), description="Who will churn")
+    reg.register_model("churn", run_id=_log_run(store, 0.80))
+    store.close()
+    return path
+
+
+def _serve(serve_app, store_path, user: str):
+    return serve_app(APP, env={"WORKBENCH_STORE": str(store_path), "WORKBENCH_USER": user})
+
+
+def _open_registry(page, app) -> None:
+    page.goto(f"{app}?page=registry")
+    wait_for_panel(page)
+    wait_for_idle(page)
+    page.locator(".wb-acting").wait_for(timeout=20_000)
+
+
+def _tab(page, label: str) -> None:
+    page.locator(".bk-tab", has_text=re.compile(rf"^{label}$")).first.click()
+    wait_for_idle(page)
+
+
+def _visible(page, selector: str):
+    return page.locator(selector).locator("visible=true")
+
+
+def _check_page(page, served) -> None:
+    assert page.get_by_text("Traceback").count() == 0
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(served)
+
+
+def test_request_in_screen_then_approve_in_inbox(serve_app, open_page, store_path):
+    alice_app = _serve(serve_app, store_path, "alice")
+    page = open_page(viewport=(1280, 1500))
+    _open_registry(page, alice_app)
+    page.locator(".wb-acting").get_by_text("alice").wait_for()
+    page.locator(".wb-acting").get_by_text("admin").wait_for()
+    # the models list shows the versions in each stage
+    page.locator(".wb-models .tabulator-cell", has_text="v1, v2").wait_for()
+    screenshot(page, "registry-models")
+
+    # request a transition from the model's page
+    page.locator(".wb-request-version select").select_option("1")
+    page.locator(".wb-request-stage select").select_option("Staging")
+    page.locator(".wb-request-comment input").fill("ready for staging")
+    page.locator(".wb-request button").click()
+    page.locator(".wb-message").get_by_text("Request #1 created").wait_for()
+    _tab(page, "Approval inbox")
+    _visible(page, ".wb-inbox .tabulator-cell").filter(has_text="ready for staging").wait_for()
+    page.get_by_text("1 pending request").wait_for()
+    screenshot(page, "registry-inbox-requested")
+    _check_page(page, alice_app)
+
+    # bob, the approver, decides in his own screen
+    bob_app = _serve(serve_app, store_path, "bob")
+    page = open_page(viewport=(1280, 1500))
+    _open_registry(page, bob_app)
+    page.locator(".wb-acting").get_by_text("approver").wait_for()
+    _tab(page, "Approval inbox")
+    _visible(page, ".wb-inbox .tabulator-row").first.click()
+    wait_for_idle(page)
+    evidence = page.locator(".wb-evidence")
+    evidence.get_by_text("Request #1").wait_for()
+    assert evidence.locator(".wb-evidence-metrics .tabulator-cell", has_text="auc").count() == 1
+    assert evidence.locator(".wb-signature-diff .tabulator-cell", has_text="tenure").count() == 1
+    screenshot(page, "registry-inbox-evidence")
+
+    page.locator(".wb-approve button").click()  # no comment: refused, with a message
+    page.locator(".wb-decision-feedback").get_by_text("Write a comment").wait_for()
+    assert wb.Registry(wb.Store(store_path), user="bob").get_version("churn", 1).stage == "None"
+    page.locator(".wb-decision-comment textarea").fill("metrics look right")
+    page.locator(".wb-approve button").click()
+    page.locator(".wb-message").get_by_text("Request #1 approved").wait_for()
+    wait_for_idle(page)
+    # the model's page shows the new stage at once
+    _visible(page, ".wb-versions .wb-stage-staging").first.wait_for()
+    screenshot(page, "registry-approved")
+
+    _tab(page, "Audit log")
+    row = _visible(page, ".wb-audit .tabulator-row").first
+    row.get_by_text("approve", exact=True).wait_for()
+    assert "bob" in row.inner_text() and "metrics look right" in row.inner_text()
+    screenshot(page, "registry-audit")
+    _tab(page, "Stage history")
+    _visible(page, ".wb-timeline canvas").first.wait_for()
+    screenshot(page, "registry-timeline")
+    _tab(page, "Model card")
+    _visible(page, ".wb-card-view").get_by_text("Training data").wait_for()
+    screenshot(page, "registry-card")
+
+    store = wb.Store(store_path)
+    reg = wb.Registry(store, user="bob")
+    assert reg.get_version("churn", 1).stage == "Staging"
+    last = reg.audit_log("churn").iloc[-1]
+    assert (last["action"], last["user"], last["details"]["comment"]) == (
+        "approve", "bob", "metrics look right")
+    store.close()
+
+    # a version's run link opens the run's page
+    _tab(page, "Versions")
+    _visible(page, ".wb-versions .wb-run-link").first.click()
+    page.wait_for_url("**page=run**")
+    page.locator(".wb-run-header").wait_for(timeout=20_000)
+    _check_page(page, bob_app)
+
+
+def test_failed_gate_blocks_approval_until_override(serve_app, open_page, store_path):
+    store = wb.Store(store_path)
+    alice = wb.Registry(store, user="alice")
+    alice.set_gate("churn", "metrics.auc >= 0.85")
+    req = alice.request_transition("churn", 2, "Staging", comment="cheaper model")
+    store.close()
+
+    app = _serve(serve_app, store_path, "bob")
+    page = open_page(viewport=(1280, 1500))
+    _open_registry(page, app)
+    _tab(page, "Approval inbox")
+    _visible(page, ".wb-inbox .tabulator-row").first.click()
+    wait_for_idle(page)
+    gates = page.locator(".wb-gates")
+    gates.locator(".wb-gate-failed").wait_for()
+    assert gates.get_by_text("0.8", exact=True).count() == 1  # the value the gate saw
+    assert page.locator(".wb-override input").is_visible()
+    screenshot(page, "registry-gate-failed")
+
+    page.locator(".wb-decision-comment textarea").fill("approving anyway?")
+    page.locator(".wb-approve button").click()
+    page.locator(".wb-decision-feedback").get_by_text("gate(s) failed").wait_for()
+    screenshot(page, "registry-gate-refused")
+    store = wb.Store(store_path)
+    assert wb.Registry(store, user="bob").get_version("churn", 2).stage == "None"
+    store.close()
+
+    page.locator(".wb-decision-comment textarea").fill("staging only, to measure it live")
+    page.locator(".wb-override input").fill("holdout set is harder than production")
+    page.locator(".wb-override input").press("Enter")
+    page.locator(".wb-approve button").click()
+    page.locator(".wb-message").get_by_text(f"Request #{req.id} approved (gates overridden)").wait_for()
+    wait_for_idle(page)
+    _visible(page, ".wb-versions .wb-stage-staging").first.wait_for()
+    _tab(page, "Audit log")
+    row = _visible(page, ".wb-audit .tabulator-row").first
+    row.get_by_text("override", exact=True).wait_for()
+    assert "holdout set is harder" in row.inner_text()
+    screenshot(page, "registry-override-audit")
+
+    store = wb.Store(store_path)
+    last = wb.Registry(store, user="bob").audit_log("churn").iloc[-1]
+    assert last["action"] == "override"
+    assert last["details"]["override_reason"] == "holdout set is harder than production"
+    assert last["details"]["failed_gates"] == ["metrics.auc >= 0.85"]
+    store.close()
+    _check_page(page, app)
