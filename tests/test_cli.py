@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import workbench as wb
+import workbench.pipelines.api
 
 
 def _cli(*args: str, env_store=None) -> subprocess.CompletedProcess:
@@ -68,7 +69,8 @@ def test_demo_builds_a_small_store_and_if_missing_leaves_it(tmp_path):
     assert out.returncode == 0, out.stderr
     store = wb.Store(path)
     names = set(store.list_experiments()["name"])
-    assert names == {"churn", "breast-cancer-mlp", "diabetes", "wine"}
+    assert names == {"churn", "breast-cancer-mlp", "diabetes", "wine", "churn-sweep",
+                     "pipeline/churn"}
     n = store.count_runs()
     assert n > 20
     nested = store.search_runs(filter="attributes.parent_run_id IS NOT NULL", max_results=5)
@@ -76,6 +78,16 @@ def test_demo_builds_a_small_store_and_if_missing_leaves_it(tmp_path):
     assert not store.list_datasets().empty
     churn = store.search_runs("churn", "attributes.parent_run_id IS NULL", max_results=1)
     assert "plots/confusion.png" in store.list_artifacts(churn["run_id"][0])["path"].tolist()
+    # the lifecycle screens have content: a finished pipeline run, a sweep, registry decisions
+    pipeline_runs = wb.pipelines.api.pipeline_runs(store, "churn")
+    assert pipeline_runs["status"].tolist() == ["FINISHED"]
+    trials = store.search_runs("churn-sweep", "attributes.parent_run_id IS NOT NULL")
+    assert len(trials) == 8 and set(trials["status"]) == {"FINISHED"}
+    registry = wb.Registry(store)
+    assert registry.get_version("churn", 1).stage == "Staging"
+    assert registry.get_version("churn", 2).stage == "None"
+    assert [a for a in registry.audit_log("churn")["action"]] == [
+        "register", "register", "request", "approve", "alias", "gate", "request"]
     store.close()
     again = _cli("demo", "--store", str(path), "--if-missing")
     assert again.returncode == 0 and "already has runs" in again.stdout
