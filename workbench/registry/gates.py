@@ -224,9 +224,19 @@ def signature_diff(candidate: dict | None, production: dict | None) -> list[dict
         a_s, b_s = (None if a is None else str(a)), (None if b is None else str(b))
         rows.append({"column": "(inputs)", "candidate": a_s, "production": b_s,
                      "change": change(a_s, b_s)})
-    out_a, out_b = (candidate or {}).get("outputs"), (production or {}).get("outputs")
-    if out_a is not None or out_b is not None:
-        a_s, b_s = (None if out_a is None else str(out_a)), (None if out_b is None else str(out_b))
+    def output(sig: dict | None) -> str | None:
+        out = (sig or {}).get("outputs")
+        if out is None:
+            return None
+        if isinstance(out, dict):
+            parts = [str(out[k]) for k in ("kind", "type") if out.get(k) is not None]
+            if out.get("shape") is not None:
+                parts.append(str(list(out["shape"])))
+            return " ".join(parts) or str(out)
+        return str(out)
+
+    a_s, b_s = output(candidate), output(production)
+    if a_s is not None or b_s is not None:
         rows.append({"column": "(outputs)", "candidate": a_s, "production": b_s,
                      "change": change(a_s, b_s)})
     return rows

@@ -35,6 +35,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from workbench.errors import GateFailedError
 from workbench.registry import Registry
 from workbench.registry.cards import SECTIONS, TITLES, ModelCard
 from workbench.registry.stages import STAGES
@@ -294,6 +295,12 @@ class RegistryModel(param.Parameterized):
                 req = self.registry.approve(request_id, comment=self.comment, override_reason=reason)
             else:
                 req = self.registry.reject(request_id, comment=self.comment)
+        except GateFailedError as exc:
+            self.error = (
+                f"{error_message(exc).split(' (an approver may')[0]}. To approve anyway, write "
+                "an override reason: it goes to the audit log."
+            )
+            return False
         except Exception as exc:
             self.error = error_message(exc)
             return False
@@ -504,7 +511,8 @@ class RegistryView(pn.viewable.Viewer):
                      layout="fit_data_table", max_height=320)
 
         # models list and the model's page
-        self._models = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-models"], **table)
+        self._models = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-models"],
+                                            **{**table, "layout": "fit_columns"})
         self._models.on_click(self._on_model_click)
         self._model_header = pn.pane.Markdown("", css_classes=["wb-model-header"],
                                               sizing_mode="stretch_width")
@@ -539,14 +547,16 @@ class RegistryView(pn.viewable.Viewer):
         self._alias_name = pn.widgets.TextInput(label="Alias", placeholder="champion", width=150,
                                                 css_classes=["wb-alias-name"])
         self._alias_version = pn.widgets.Select(label="Version", options=[], width=100)
-        self._alias_set = pn.widgets.Button(label="Set alias", width=100, css_classes=["wb-alias-set"])
+        self._alias_set = pn.widgets.Button(label="Set alias", width=100, align="end",
+                                            css_classes=["wb-alias-set"])
         self._alias_set.on_click(
             lambda e: m.set_alias(self._alias_name.value, self._alias_version.value)
             if self._alias_version.value is not None else None
         )
         self._swap_a = pn.widgets.TextInput(label="Swap alias", value="champion", width=130)
         self._swap_b = pn.widgets.TextInput(label="with", value="challenger", width=130)
-        self._swap = pn.widgets.Button(label="Swap", width=80, css_classes=["wb-alias-swap"])
+        self._swap = pn.widgets.Button(label="Swap", width=80, align="end",
+                                       css_classes=["wb-alias-swap"])
         self._swap.on_click(lambda e: m.swap_aliases(self._swap_a.value, self._swap_b.value))
 
         # model card
@@ -567,11 +577,11 @@ class RegistryView(pn.viewable.Viewer):
         )
         self._card_md = pn.widgets.FileDownload(
             callback=lambda: io.StringIO(m.card_markdown()), filename="model-card.md",
-            label="Download Markdown", width=170, css_classes=["wb-card-md"],
+            label="Download Markdown", width=170, align="end", css_classes=["wb-card-md"],
         )
         self._card_html = pn.widgets.FileDownload(
             callback=lambda: io.StringIO(m.card_html()), filename="model-card.html",
-            label="Download HTML", width=170, css_classes=["wb-card-html"],
+            label="Download HTML", width=170, align="end", css_classes=["wb-card-html"],
         )
 
         # history and audit
@@ -617,13 +627,10 @@ class RegistryView(pn.viewable.Viewer):
         self._reject.on_click(lambda e: self._after_decision(m.reject()))
         self._evidence = pn.Column(
             self._request_info,
-            pn.Row(
-                pn.Column(pn.pane.Markdown("##### Metrics: candidate vs Production"), self._metrics,
-                          sizing_mode="stretch_width"),
-                pn.Column(pn.pane.Markdown("##### Signature diff"), self._sigdiff,
-                          sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
-            ),
+            pn.pane.Markdown("##### Metrics: candidate vs Production"),
+            self._metrics,
+            pn.pane.Markdown("##### Signature diff (inputs and output)"),
+            self._sigdiff,
             pn.pane.Markdown("##### Gates"),
             self._gates,
             self._comment,
