@@ -200,3 +200,70 @@ def test_failed_gate_blocks_approval_until_override(serve_app, open_page, store_
     assert last["details"]["failed_gates"] == ["metrics.auc >= 0.85"]
     store.close()
     _check_page(page, app)
+
+
+def test_single_user_edits_card_downloads_it_and_self_approves(serve_app, open_page, tmp_path):
+    path = tmp_path / "solo.duckdb"
+    store = wb.Store(path)
+    solo = wb.Registry(store, user="solo")
+    solo.set_setting("allow_self_approval", True)  # the documented single-user setting
+    solo.register_model("churn", run_id=_log_run(store, 0.9), description="Rank churn risk")
+    solo.set_gate("churn", "model card complete")
+    store.close()
+
+    app = _serve(serve_app, path, "solo")
+    page = open_page(viewport=(1280, 1500))
+    _open_registry(page, app)
+    _tab(page, "Model card")
+    _visible(page, ".wb-card-view").get_by_text("Rank churn risk").wait_for()
+    page.locator(".wb-card-limitations textarea").fill("Only EU customers of 2024.")
+    page.locator(".wb-card-ethical_considerations textarea").fill("No protected attributes.")
+    page.locator(".wb-card-save button").click()
+    page.locator(".wb-message").get_by_text("Model card of churn version 1 saved").wait_for()
+    _visible(page, ".wb-card-view").get_by_text("Only EU customers of 2024.").wait_for()
+    screenshot(page, "registry-card-edited")
+    with page.expect_download() as info:
+        page.locator(".wb-card-md button").click()
+    download = info.value
+    assert download.suggested_filename == "churn-v1-card.md"
+    text = open(download.path(), encoding="utf-8").read()
+    assert text.startswith("# Model card: churn version 1") and "Only EU customers" in text
+    with page.expect_download() as info:
+        page.locator(".wb-card-html button").click()
+    assert "<h2>Limitations</h2>" in open(info.value.path(), encoding="utf-8").read()
+
+    _tab(page, "Versions")
+    page.locator(".wb-request-stage select").select_option("Staging")
+    page.locator(".wb-request-comment input").fill("card done")
+    page.locator(".wb-request button").click()
+    page.locator(".wb-message").get_by_text("Request #1 created").wait_for()
+    _tab(page, "Approval inbox")
+    _visible(page, ".wb-inbox .tabulator-row").first.click()
+    page.locator(".wb-gates .wb-gate-passed").wait_for()  # the card gate passes now
+    page.locator(".wb-decision-comment textarea").fill("single-user store")
+    page.locator(".wb-approve button").click()
+    page.locator(".wb-message").get_by_text("Request #1 approved").wait_for()
+    wait_for_idle(page)
+    _tab(page, "Audit log")
+    row = _visible(page, ".wb-audit .tabulator-row").first
+    row.get_by_text("self-approval", exact=False).wait_for()
+    screenshot(page, "registry-self-approval")
+
+    store = wb.Store(path)
+    last = wb.Registry(store, user="solo").audit_log("churn").iloc[-1]
+    assert last["action"] == "approve" and last["details"]["self_approval"] is True
+    store.close()
+    _check_page(page, app)
+
+
+def test_empty_store_shows_how_to_start(serve_app, open_page, tmp_path):
+    path = tmp_path / "empty.duckdb"
+    wb.Store(path).close()
+    app = _serve(serve_app, path, "newcomer")
+    page = open_page()
+    _open_registry(page, app)
+    page.locator(".wb-model-header").get_by_text("No registered models yet").wait_for()
+    _tab(page, "Approval inbox")
+    page.get_by_text("0 pending requests").wait_for()
+    screenshot(page, "registry-empty")
+    _check_page(page, app)

@@ -145,10 +145,9 @@ class RegistryModel(param.Parameterized):
             for stage in STAGES:
                 numbers = versions.loc[versions["stage"] == stage, "version"].tolist()
                 row[stage] = ", ".join(f"v{int(n)}" for n in numbers)
-            row["updated"] = _when(rec["updated_at"])
             rows.append(row)
         return pd.DataFrame(
-            rows, columns=["name", "description", "versions", *STAGES, "updated"]
+            rows, columns=["name", "description", "versions", *STAGES]
         )
 
     @param.depends("model_name", watch=True)
@@ -511,8 +510,7 @@ class RegistryView(pn.viewable.Viewer):
                      layout="fit_data_table", max_height=320)
 
         # models list and the model's page
-        self._models = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-models"],
-                                            **{**table, "layout": "fit_columns"})
+        self._models = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-models"], **table)
         self._models.on_click(self._on_model_click)
         self._model_header = pn.pane.Markdown("", css_classes=["wb-model-header"],
                                               sizing_mode="stretch_width")
@@ -641,9 +639,12 @@ class RegistryView(pn.viewable.Viewer):
         )
         self._below = pn.Column(sizing_mode="stretch_width")
 
-        for name in ("models", "model_info", "versions", "version", "card", "history", "audit",
-                     "inbox", "request_id", "gates", "gates_passed", "evidence", "role"):
-            m.param.watch(lambda e: self._sync(), name)
+        self._shown_history: Any = None
+        m.param.watch(lambda *e: self._sync_models(), ["models", "role"])
+        m.param.watch(lambda *e: self._sync_model_page(),
+                      ["model_info", "versions", "version", "card", "history", "audit"])
+        m.param.watch(lambda *e: self._sync_inbox(),
+                      ["inbox", "request_id", "gates", "gates_passed", "evidence"])
         self._sync()
 
         self._model_tabs = pn.Tabs(
@@ -772,14 +773,17 @@ class RegistryView(pn.viewable.Viewer):
 
     # -- syncing ---------------------------------------------------------
     def _sync(self) -> None:
+        self._sync_models()
+        self._sync_model_page()
+        self._sync_inbox()
+
+    def _sync_models(self) -> None:
         m = self.model
         self._header.object = (
             f"Acting as **{html.escape(m.user)}** (role: **{m.role}**) — the user comes from "
             "`WORKBENCH_USER`."
         )
         self._models.value = m.models if m.models is not None else pd.DataFrame()
-        self._sync_model_page()
-        self._sync_inbox()
 
     def _sync_model_page(self) -> None:
         m = self.model
@@ -827,7 +831,9 @@ class RegistryView(pn.viewable.Viewer):
                                      end=[_when(e) if not pd.isna(e) else "now"
                                           for e in history["end"]])
         self._history.value = history
-        self._timeline.object = m.timeline()
+        if m.history is not self._shown_history:  # redraw only when the history changed
+            self._shown_history = m.history
+            self._timeline.object = m.timeline()
         self._audit.value = m.audit_frame()
 
     def _lineage_text(self) -> str:
