@@ -800,6 +800,7 @@ class PipelineEditor(pn.viewable.Viewer):
         self.on_open = on_open
         self.on_compare = on_compare
         self._poller = None
+        self._syncing = False
         self._param_widgets: dict[str, Any] = {}
         self._build()
 
@@ -855,11 +856,11 @@ class PipelineEditor(pn.viewable.Viewer):
         self._to = pn.widgets.Select(name="To", options=[], width=200, css_classes=["wb-pl-to"])
         self._argument = pn.widgets.TextInput(name="As argument (optional)", width=200,
                                               css_classes=["wb-pl-argument"])
-        self._connect = pn.widgets.Button(name="Connect", button_type="primary", width=95,
+        self._connect = pn.widgets.Button(name="Connect", button_type="primary", width=90,
                                           css_classes=["wb-pl-connect"])
         self._connect.on_click(lambda e: m.connect(self._from.value, self._to.value,
                                                    self._argument.value))
-        self._disconnect = pn.widgets.Button(name="Disconnect", width=95,
+        self._disconnect = pn.widgets.Button(name="Disconnect", width=90,
                                              css_classes=["wb-pl-disconnect"])
         self._disconnect.on_click(lambda e: m.disconnect(self._from.value, self._to.value))
         connect_card = pn.Column(pn.pane.Markdown("#### Connect steps", margin=(0, 10)),
@@ -870,7 +871,7 @@ class PipelineEditor(pn.viewable.Viewer):
         # the selected step: parameters
         self._step = pn.widgets.Select(name="Step", options=[], width=200,
                                        css_classes=["wb-pl-step"])
-        self._step.param.watch(lambda e: m.select_step(e.new or ""), "value")
+        self._step.param.watch(self._on_step_pick, "value")
         self._delete = pn.widgets.Button(name="Delete step", button_type="danger", width=100,
                                          align="end", css_classes=["wb-pl-delete"])
         self._delete.on_click(lambda e: m.delete_step(m.selected))
@@ -953,10 +954,10 @@ class PipelineEditor(pn.viewable.Viewer):
             dynamic=False, sizing_mode="stretch_width", css_classes=["wb-pl-tabs"],
         )
 
+        self._graph_block = pn.Column(self._title, self._graph_pane, self._strip,
+                                      sizing_mode="stretch_width", css_classes=["wb-pl-graph-block"])
         self._editor = pn.Column(
-            self._title, self._graph_pane, self._strip,
-            pn.FlexBox(add_card, connect_card, step_card, run_card, flex_wrap="wrap",
-                       sizing_mode="stretch_width", gap="10px"),
+            pn.Row(add_card, connect_card, step_card, run_card, sizing_mode="stretch_width"),
             self._tabs, sizing_mode="stretch_width", css_classes=["wb-pl-editor"],
         )
         self._empty = pn.pane.Alert(
@@ -964,16 +965,17 @@ class PipelineEditor(pn.viewable.Viewer):
             "template (extract → clean → features → split → validate → train → evaluate → "
             "register on the sample churn data), or name a new pipeline and click **New empty**.",
             alert_type="info", sizing_mode="stretch_width", css_classes=["wb-pl-none"])
+        # messages sit between the graph and the forms: refusals show where the user edits
         self._layout = pn.Column(
-            self._errors, self._message,
             pn.Row(self._pick, self._template, self._new_name, self._new),
-            self._empty, self._editor,
+            self._empty, self._graph_block, self._errors, self._message, self._editor,
             sizing_mode="stretch_width", css_classes=["wb-pipelines"],
         )
         m.param.watch(self._sync_names, ["names", "pipeline_name"])
         m.param.watch(self._sync_graph, ["revision", "statuses"])
         m.param.watch(self._sync_structure, ["revision"])
         m.param.watch(self._sync_form, ["selected", "revision"])
+        m.param.watch(self._sync_graph, ["selected", "running"])
         m.param.watch(self._sync_detail, ["detail"])
         m.param.watch(self._sync_versions, ["versions", "saved_version", "dirty"])
         m.param.watch(self._sync_diff, ["diff"])
@@ -983,6 +985,13 @@ class PipelineEditor(pn.viewable.Viewer):
         self._sync_everything()
 
     def _build_graph(self) -> None:
+        self._nodes = None
+        self._graph_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", height=260,
+                                         css_classes=["wb-pl-graph"])
+
+    def _figure(self, nodes: dict, edges: dict, ranges: tuple, height: int, selected: list[int]):
+        """A new Bokeh figure of the graph (replacing the pane's object is safe from any
+        callback, where changing a shown model in place is not)."""
         from bokeh.models import (
             Arrow,
             ColumnDataSource,
@@ -994,51 +1003,58 @@ class PipelineEditor(pn.viewable.Viewer):
         )
         from bokeh.plotting import figure
 
-        self._nodes = ColumnDataSource(_graph_data(None, {})[0])
-        self._edges = ColumnDataSource(_graph_data(None, {})[1])
-        fig = figure(height=300, sizing_mode="stretch_width", x_range=Range1d(-1, 1),
-                     y_range=Range1d(-1, 1), tools="", toolbar_location=None,
+        x0, x1, y0, y1 = ranges
+        source = ColumnDataSource(nodes)
+        source.selected.indices = selected
+        fig = figure(height=height, sizing_mode="stretch_width", x_range=Range1d(x0, x1),
+                     y_range=Range1d(y0, y1), tools="", toolbar_location=None,
                      min_border=5, outline_line_color=None)
         fig.axis.visible = False
         fig.grid.visible = False
-        fig.add_layout(Arrow(end=VeeHead(size=10, fill_color="#495057", line_color="#495057"),
-                             source=self._edges, x_start="x_start", y_start="y_start",
-                             x_end="x_end", y_end="y_end", line_color="#495057", line_width=2))
-        rects = fig.rect("x", "y", width=0.72, height=0.5, source=self._nodes,
+        if edges["x_start"]:
+            fig.add_layout(Arrow(end=VeeHead(size=10, fill_color="#495057", line_color="#495057"),
+                                 source=ColumnDataSource(edges), x_start="x_start",
+                                 y_start="y_start", x_end="x_end", y_end="y_end",
+                                 line_color="#495057", line_width=2))
+        rects = fig.rect("x", "y", width=0.72, height=0.5, source=source,
                          fill_color="colour", line_color="#343a40", line_width=1.5,
                          selection_line_color="#0d6efd", selection_line_width=4,
                          nonselection_fill_alpha=1.0, nonselection_line_alpha=1.0,
                          selection_fill_color="colour")
-        fig.text("x", "label_y", text="name", source=self._nodes, text_align="center",
+        fig.text("x", "label_y", text="name", source=source, text_align="center",
                  text_baseline="middle", text_font_size="13px", text_font_style="bold",
-                 text_color="#212529")
-        fig.text("x", "status_y", text="status", source=self._nodes, text_align="center",
-                 text_baseline="middle", text_font_size="10px", text_color="#343a40")
+                 text_color="#212529", nonselection_text_alpha=1.0)
+        fig.text("x", "status_y", text="status", source=source, text_align="center",
+                 text_baseline="middle", text_font_size="10px", text_color="#343a40",
+                 nonselection_text_alpha=1.0)
         fig.add_tools(TapTool(renderers=[rects]),
                       HoverTool(renderers=[rects], tooltips=[("step", "@name"),
                                                              ("callable", "@callable"),
                                                              ("status", "@status")]))
-        self._placeholder = Label(x=0, y=0, text="No steps yet: add one below.",
-                                  text_align="center", text_baseline="middle",
-                                  text_color="#6c757d", text_font_size="14px")
-        fig.add_layout(self._placeholder)
-        self._nodes.selected.on_change("indices", self._on_tap)
-        self._fig = fig
-        self._graph_pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width", height=300,
-                                         css_classes=["wb-pl-graph"])
+        if not nodes["name"]:
+            fig.add_layout(Label(x=0, y=0, text="No steps yet: add one below.",
+                                 text_align="center", text_baseline="middle",
+                                 text_color="#6c757d", text_font_size="14px"))
+        source.selected.on_change("indices", self._on_tap)
+        self._nodes = source
+        return fig
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
     # -- events ------------------------------------------------------------------------------
     def _on_pick(self, event: Any) -> None:
-        if event.new and event.new != self.model.pipeline_name:
-            if not self.model.load(event.new):
-                self._pick.value = self.model.pipeline_name if self.model.pipeline_name in self._pick.options else None
+        m = self.model
+        if event.new and event.new != m.pipeline_name and not m.load(event.new):
+            self._pick.value = m.pipeline_name if m.pipeline_name in self._pick.options else None
+
+    def _on_step_pick(self, event: Any) -> None:
+        if not self._syncing and (event.new or "") != self.model.selected:
+            self.model.select_step(event.new or "")
 
     def _on_tap(self, attr: str, old: list[int], new: list[int]) -> None:
-        names = self._nodes.data.get("name", [])
-        if new and new[0] < len(names):
+        names = list(self._nodes.data.get("name", [])) if self._nodes is not None else []
+        if new and new[0] < len(names) and names[new[0]] != self.model.selected:
             self.model.select_step(names[new[0]])
 
     def _on_add(self, event: Any) -> None:
@@ -1126,13 +1142,13 @@ class PipelineEditor(pn.viewable.Viewer):
         self._pick.options = options
         self._pick.value = m.pipeline_name or None
         self._empty.visible = m.pipeline is None
-        self._editor.visible = m.pipeline is not None
+        self._editor.visible = self._graph_block.visible = m.pipeline is not None
 
     def _sync_structure(self, *events: Any) -> None:
         m = self.model
         names = m.step_names
         self._empty.visible = m.pipeline is None
-        self._editor.visible = m.pipeline is not None
+        self._editor.visible = self._graph_block.visible = m.pipeline is not None
         self._add_inputs.options = names
         self._add_inputs.value = [v for v in self._add_inputs.value if v in names]
         for widget in (self._from, self._to):
@@ -1141,7 +1157,6 @@ class PipelineEditor(pn.viewable.Viewer):
             widget.value = keep if keep in names else (names[0] if names else None)
         if self._to.value == self._from.value and len(names) > 1:
             self._to.value = names[1]
-        self._step.options = names
         self._from_step.options = {"(all steps)": "", **{n: n for n in names}}
         if self._from_step.value not in ("", *names):
             self._from_step.value = ""
@@ -1166,20 +1181,16 @@ class PipelineEditor(pn.viewable.Viewer):
     def _sync_graph(self, *events: Any) -> None:
         m = self.model
         nodes, edges, (x0, x1, y0, y1) = _graph_data(m.pipeline, m.statuses)
-        self._nodes.data = nodes
-        self._edges.data = edges
-        self._placeholder.visible = not nodes["name"]
-        fig = self._fig
-        fig.x_range.start, fig.x_range.end = x0, max(x1, x0 + 3.0)
-        fig.y_range.start, fig.y_range.end = y0, y1
         rows = max(1.0, y1 - y0)
         height = int(min(520, max(220, 110 * rows)))
-        if self._graph_pane.height != height:
-            self._graph_pane.height = height
-            fig.height = height
-        sel = [i for i, n in enumerate(nodes["name"]) if n == m.selected]
-        if self._nodes.selected.indices != sel:
-            self._nodes.selected.indices = sel
+        selected = [i for i, n in enumerate(nodes["name"]) if n == m.selected]
+        key = (repr(nodes), repr(edges), height, tuple(selected))
+        if key != getattr(self, "_graph_key", None):
+            self._graph_key = key
+            fig = self._figure(nodes, edges, (x0, max(x1, x0 + 5.0), y0, y1), height, selected)
+            with pn.io.hold():
+                self._graph_pane.height = height
+                self._graph_pane.object = fig
         badges = []
         for n in nodes["name"]:
             status = m.statuses.get(n)
@@ -1197,8 +1208,12 @@ class PipelineEditor(pn.viewable.Viewer):
 
     def _sync_form(self, *events: Any) -> None:
         m = self.model
-        if self._step.value != (m.selected or None):
-            self._step.value = m.selected or None
+        self._syncing = True
+        try:
+            self._step.options = m.step_names
+            self._step.value = m.selected if m.selected in m.step_names else None
+        finally:
+            self._syncing = False
         self._param_widgets = {}
         if not m.selected or m.pipeline is None:
             self._form.objects = [pn.pane.Markdown("Select a step (click it in the graph).",
@@ -1228,7 +1243,8 @@ class PipelineEditor(pn.viewable.Viewer):
                                      css_classes=["wb-pl-setting", f"wb-pl-setting-{key}"])
             self._param_widgets[f"setting:{key}"] = w
         header = pn.pane.HTML(
-            f"<code>{html.escape(step.ref)}</code> · inputs: "
+            f"<span class='wb-pl-form-step' data-step='{html.escape(step.name)}'><b>"
+            f"{html.escape(step.name)}</b></span> · <code>{html.escape(step.ref)}</code> · inputs: "
             f"{html.escape(', '.join(step.input_steps) or 'none')}", margin=(0, 10))
         settings = pn.Row(*[self._param_widgets[f"setting:{k}"] for k in _SETTINGS])
         if not widgets:

@@ -1,0 +1,128 @@
+"""The Pipelines editor in headless Chromium: build a pipeline by clicking, refuse a cycle,
+save, run, and watch every step turn green.
+
+One server (``apps/workbench_app.py``) over a fresh store per test. Screenshots go to
+``test-artifacts/screenshots/pipelines-*.png``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_harness import (
+    assert_no_console_errors,
+    assert_no_server_errors,
+    assert_offline,
+    screenshot,
+    wait_for_idle,
+    wait_for_panel,
+)
+from playwright.sync_api import expect
+
+import workbench as wb
+
+APP = "apps/workbench_app.py"
+
+
+@pytest.fixture
+def app(serve_app, tmp_path):
+    path = tmp_path / "pl.duckdb"
+    wb.Store(path).close()
+    return serve_app(APP, env={"WORKBENCH_STORE": str(path)}), path
+
+
+def _open(page, url):
+    page.goto(url)
+    wait_for_panel(page)
+    wait_for_idle(page)
+
+
+def _fill(page, css, text):
+    box = page.locator(f".{css} input").first
+    box.fill(text)
+    box.press("Tab")  # commits the value (a change event) before the next click
+
+
+def _select(page, css, value):
+    page.locator(f".{css} select").select_option(value)
+
+
+def _click(page, css):
+    page.locator(f".{css} button").first.click()
+    wait_for_idle(page)
+
+
+def _add_step(page, name, builtin="identity"):
+    _fill(page, "wb-pl-add-name", name)
+    _select(page, "wb-pl-add-builtin", builtin)
+    _click(page, "wb-pl-add")
+    page.locator(".wb-message").get_by_text(f"Added step '{name}'").wait_for()
+
+
+def _connect(page, src, dst):
+    _select(page, "wb-pl-from", src)
+    _select(page, "wb-pl-to", dst)
+    _click(page, "wb-pl-connect")
+
+
+def test_build_refuse_cycle_save_run_and_turn_green(app, page):
+    served, path = app
+    _open(page, f"{served}?page=pipelines")
+    page.locator(".wb-pl-none").get_by_text("No pipeline saved").wait_for()
+    screenshot(page, "pipelines-empty-store")
+
+    _fill(page, "wb-pl-new-name", "demo")
+    _click(page, "wb-pl-new")
+    page.locator(".wb-pl-summary").get_by_text("not saved yet").wait_for()
+    for name in ("a", "b", "c"):
+        _add_step(page, name)
+    _connect(page, "a", "b")
+    _connect(page, "b", "c")
+    edges = page.locator(".wb-pl-edges")
+    edges.get_by_text("a → b, b → c").wait_for()
+
+    # a parameter from the generated form
+    _select(page, "wb-pl-step", "a")
+    page.locator(".wb-pl-form-step[data-step='a']").wait_for()
+    _fill(page, "wb-pl-param-value", "41")
+    _click(page, "wb-pl-apply")
+    page.locator(".wb-message").get_by_text("Updated the parameters of step 'a'").wait_for()
+    screenshot(page, "pipelines-built")
+
+    # a cycle is refused in place, naming its steps; the graph is unchanged
+    _connect(page, "c", "a")
+    error = page.locator(".wb-error").filter(has_text="dependency cycle")
+    error.wait_for()
+    text = error.locator("pre").inner_text()
+    assert "Refused" in text and re.search(r"a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c", text), text
+    assert edges.inner_text() == "a → b, b → c"  # the graph is unchanged
+    screenshot(page, "pipelines-cycle-refused")
+
+    # save, then run and see every step turn green
+    _fill(page, "wb-pl-save-message", "first version")
+    _click(page, "wb-pl-save")
+    page.locator(".wb-message").get_by_text("as version 1").wait_for()
+    assert page.locator(".wb-error").filter(has_text="cycle").is_visible() is False
+    _click(page, "wb-pl-run")
+    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(3, timeout=60_000)
+    page.locator(".wb-message").get_by_text("finished in").wait_for(timeout=30_000)
+    wait_for_idle(page)
+    assert page.locator(".wb-pl-strip .wb-step-status").count() == 3
+    screenshot(page, "pipelines-run-finished")
+
+    # a step's output and log a click away; the run history has a duration per step
+    _select(page, "wb-pl-step", "c")
+    page.locator(".wb-pl-output").get_by_text("41").wait_for()
+    page.locator(".bk-tab", has_text="Run history").click()
+    page.locator(".wb-pl-history .tabulator-col-title", has_text="c (s)").wait_for()
+    assert page.locator(".wb-pl-history .tabulator-row").count() == 1
+    screenshot(page, "pipelines-history")
+
+    store = wb.Store(path)
+    saved = wb.pipelines.load_pipeline(store, "demo")
+    assert saved.version == 1 and saved.edges() == [("a", "b"), ("b", "c")]
+    assert saved.step("a").params == {"value": 41}
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(served)
