@@ -263,6 +263,7 @@ def test_empty_store_shows_how_to_start(serve_app, open_page, tmp_path):
     page = open_page()
     _open_registry(page, app)
     page.locator(".wb-model-header").get_by_text("No registered models yet").wait_for()
+    screenshot(page, "registry-empty-models")
     _tab(page, "Approval inbox")
     page.get_by_text("0 pending requests").wait_for()
     screenshot(page, "registry-empty")

@@ -645,7 +645,6 @@ class RegistryView(pn.viewable.Viewer):
                       ["model_info", "versions", "version", "card", "history", "audit"])
         m.param.watch(lambda *e: self._sync_inbox(),
                       ["inbox", "request_id", "gates", "gates_passed", "evidence"])
-        self._sync()
 
         self._model_tabs = pn.Tabs(
             ("Versions", pn.Column(
@@ -690,6 +689,7 @@ class RegistryView(pn.viewable.Viewer):
                                          sizing_mode="stretch_width")),
             sizing_mode="stretch_width", css_classes=["wb-registry-tabs"],
         )
+        self._sync()
 
     # -- events ----------------------------------------------------------
     def _sync_message(self, event: Any) -> None:
@@ -804,6 +804,7 @@ class RegistryView(pn.viewable.Viewer):
                     f"Tags: {tags}" if tags else "",
                 ) if x
             )
+        self._model_tabs.visible = bool(m.model_name)
         versions = m.versions if m.versions is not None else pd.DataFrame()
         shown = versions.copy()
         if len(shown):
@@ -879,16 +880,19 @@ class RegistryView(pn.viewable.Viewer):
             + (" — click one to see its evidence and decide" if n else "")
         )
         if n:
-            inbox = pd.DataFrame({
+            shown = pd.DataFrame({
                 "request": [f"#{int(r)}" for r in inbox["request_id"]],
-                "model": inbox["name"],
+                "model": list(inbox["name"]),
                 "version": [f"v{int(v)}" for v in inbox["version"]],
                 "move": [f"{a} → {b}" for a, b in zip(inbox["from_stage"], inbox["to_stage"])],
-                "requested_by": inbox["requested_by"],
-                "requested_at": inbox["requested_at"].map(_when),
-                "comment": inbox["comment"].fillna(""),
+                "requested_by": list(inbox["requested_by"]),
+                "requested_at": [_when(t) for t in inbox["requested_at"]],
+                "comment": list(inbox["comment"].fillna("")),
             })
-        self._inbox.value = inbox
+        else:
+            shown = pd.DataFrame(columns=["request", "model", "version", "move", "requested_by",
+                                          "requested_at", "comment"])
+        self._inbox.value = shown
         ev = m.evidence or {}
         selected = m.request_id is not None and bool(ev)
         self._evidence.visible = selected
