@@ -113,11 +113,26 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
 
     # a step's output and log a click away; the run history has a duration per step
     _select(page, "wb-pl-step", "c")
+    page.locator(".wb-pl-form-step[data-step='c']").wait_for()
+    page.locator(".wb-pl-detail-table td", has_text="SUCCEEDED").wait_for()
+    assert page.locator(".wb-pl-detail-table td").first.inner_text() == "c"
     page.locator(".wb-pl-output").get_by_text("41").wait_for()
+    page.locator(".wb-pl-open-step button").wait_for()
+    wait_for_idle(page)
+    page.locator(".wb-pl-log").scroll_into_view_if_needed()
+    screenshot(page, "pipelines-step-detail")
     page.locator(".bk-tab", has_text="Run history").click()
     page.locator(".wb-pl-history .tabulator-col-title", has_text="c (s)").wait_for()
     assert page.locator(".wb-pl-history .tabulator-row").count() == 1
+    wait_for_idle(page)
+    page.locator(".wb-pl-history").scroll_into_view_if_needed()
     screenshot(page, "pipelines-history")
+
+    # the step's nested run opens in the Run detail page
+    page.locator(".bk-tab", has_text="Step log & output").click()
+    page.locator(".wb-pl-open-step button").click()
+    page.wait_for_url("**page=run**")
+    page.locator(".wb-run-header").get_by_text("c").first.wait_for()
 
     store = wb.Store(path)
     saved = wb.pipelines.load_pipeline(store, "demo")

@@ -632,6 +632,7 @@ class PipelineEditorModel(param.Parameterized):
         self._load_detail()
         took = result.duration_s or (time.perf_counter() - self._run_started)
         if result.status == "FINISHED":
+            self.error = ""
             self.message = f"Run {short_id(result.run_id)} of version {result.version} finished in {took:.1f} s."
         else:
             failed = [n for n, s in result.statuses().items() if s == "FAILED"]
@@ -813,15 +814,15 @@ class PipelineEditor(pn.viewable.Viewer):
                                       sizing_mode="stretch_width", css_classes=["wb-message"])
 
         # choosing a pipeline
-        self._pick = pn.widgets.Select(name="Pipeline", options=m.names, value=m.pipeline_name or None,
+        self._pick = pn.widgets.Select(label="Pipeline", options=m.names, value=m.pipeline_name or None,
                                        width=220, css_classes=["wb-pl-pick"])
         self._pick.param.watch(self._on_pick, "value")
-        self._template = pn.widgets.Button(name="New from template", width=150, align="end",
+        self._template = pn.widgets.Button(label="New from template", width=150, align="end",
                                            css_classes=["wb-pl-template"])
         self._template.on_click(lambda e: m.new_from_template())
-        self._new_name = pn.widgets.TextInput(name="New pipeline", placeholder="name", width=170,
+        self._new_name = pn.widgets.TextInput(label="New pipeline", placeholder="name", width=170,
                                               css_classes=["wb-pl-new-name"])
-        self._new = pn.widgets.Button(name="New empty", width=100, align="end",
+        self._new = pn.widgets.Button(label="New empty", width=100, align="end",
                                       css_classes=["wb-pl-new"])
         self._new.on_click(lambda e: m.new_pipeline(self._new_name.value))
         self._title = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-pl-title"],
@@ -833,17 +834,17 @@ class PipelineEditor(pn.viewable.Viewer):
                                    margin=(0, 10))
 
         # add a step
-        self._add_name = pn.widgets.TextInput(name="Step name", width=200,
+        self._add_name = pn.widgets.TextInput(label="Step name", width=200,
                                               css_classes=["wb-pl-add-name"])
-        self._add_builtin = pn.widgets.Select(name="Built-in step", options=BUILTIN_STEPS,
+        self._add_builtin = pn.widgets.Select(label="Built-in step", options=BUILTIN_STEPS,
                                               value="identity", width=200,
                                               css_classes=["wb-pl-add-builtin"])
         self._add_callable = pn.widgets.TextInput(
-            name="…or a callable", placeholder="package.module:function", width=200,
+            label="…or a callable", placeholder="package.module:function", width=200,
             css_classes=["wb-pl-add-callable"])
-        self._add_inputs = pn.widgets.MultiChoice(name="Takes outputs of", options=[], width=200,
+        self._add_inputs = pn.widgets.MultiChoice(label="Takes outputs of", options=[], width=200,
                                                   css_classes=["wb-pl-add-inputs"])
-        self._add = pn.widgets.Button(name="Add step", button_type="primary", width=200,
+        self._add = pn.widgets.Button(label="Add step", button_type="primary", width=200,
                                       css_classes=["wb-pl-add"])
         self._add.on_click(self._on_add)
         add_card = pn.Column(pn.pane.Markdown("#### Add a step", margin=(0, 10)), self._add_name,
@@ -851,16 +852,16 @@ class PipelineEditor(pn.viewable.Viewer):
                              width=225, css_classes=["wb-pl-card", "wb-pl-add-card"])
 
         # connect / disconnect
-        self._from = pn.widgets.Select(name="From", options=[], width=200,
+        self._from = pn.widgets.Select(label="From", options=[], width=200,
                                        css_classes=["wb-pl-from"])
-        self._to = pn.widgets.Select(name="To", options=[], width=200, css_classes=["wb-pl-to"])
-        self._argument = pn.widgets.TextInput(name="As argument (optional)", width=200,
+        self._to = pn.widgets.Select(label="To", options=[], width=200, css_classes=["wb-pl-to"])
+        self._argument = pn.widgets.TextInput(label="As argument (optional)", width=200,
                                               css_classes=["wb-pl-argument"])
-        self._connect = pn.widgets.Button(name="Connect", button_type="primary", width=90,
+        self._connect = pn.widgets.Button(label="Connect", button_type="primary", width=90,
                                           css_classes=["wb-pl-connect"])
         self._connect.on_click(lambda e: m.connect(self._from.value, self._to.value,
                                                    self._argument.value))
-        self._disconnect = pn.widgets.Button(name="Disconnect", width=90,
+        self._disconnect = pn.widgets.Button(label="Disconnect", width=90,
                                              css_classes=["wb-pl-disconnect"])
         self._disconnect.on_click(lambda e: m.disconnect(self._from.value, self._to.value))
         connect_card = pn.Column(pn.pane.Markdown("#### Connect steps", margin=(0, 10)),
@@ -869,14 +870,14 @@ class PipelineEditor(pn.viewable.Viewer):
                                  width=225, css_classes=["wb-pl-card", "wb-pl-connect-card"])
 
         # the selected step: parameters
-        self._step = pn.widgets.Select(name="Step", options=[], width=200,
+        self._step = pn.widgets.Select(label="Step", options=[], width=200,
                                        css_classes=["wb-pl-step"])
         self._step.param.watch(self._on_step_pick, "value")
-        self._delete = pn.widgets.Button(name="Delete step", button_type="danger", width=100,
+        self._delete = pn.widgets.Button(label="Delete step", button_type="danger", width=100,
                                          align="end", css_classes=["wb-pl-delete"])
         self._delete.on_click(lambda e: m.delete_step(m.selected))
         self._form = pn.Column(sizing_mode="stretch_width", css_classes=["wb-pl-form"])
-        self._apply = pn.widgets.Button(name="Apply parameters", button_type="primary", width=150,
+        self._apply = pn.widgets.Button(label="Apply parameters", button_type="primary", width=150,
                                         css_classes=["wb-pl-apply"])
         self._apply.on_click(self._on_apply)
         step_card = pn.Column(pn.pane.Markdown("#### Step parameters", margin=(0, 10)),
@@ -885,18 +886,18 @@ class PipelineEditor(pn.viewable.Viewer):
                               css_classes=["wb-pl-card", "wb-pl-step-card"])
 
         # save and run
-        self._save_message = pn.widgets.TextInput(name="Version message", width=200,
+        self._save_message = pn.widgets.TextInput(label="Version message", width=200,
                                                   css_classes=["wb-pl-save-message"])
-        self._save = pn.widgets.Button(name="Save version", button_type="success", width=200,
+        self._save = pn.widgets.Button(label="Save version", button_type="success", width=200,
                                        css_classes=["wb-pl-save"])
         self._save.on_click(lambda e: m.save(self._save_message.value))
-        self._from_step = pn.widgets.Select(name="Run from step", options={"(all steps)": ""},
+        self._from_step = pn.widgets.Select(label="Run from step", options={"(all steps)": ""},
                                             value="", width=200, css_classes=["wb-pl-from-step"])
-        self._force = pn.widgets.Checkbox(name="ignore the cache", value=False, width=200,
+        self._force = pn.widgets.Checkbox(label="ignore the cache", value=False, width=200,
                                           css_classes=["wb-pl-force"])
-        self._n_jobs = pn.widgets.IntInput(name="Parallel steps (n_jobs)", value=1, start=1,
+        self._n_jobs = pn.widgets.IntInput(label="Parallel steps (n_jobs)", value=1, start=1,
                                            end=16, width=200, css_classes=["wb-pl-n-jobs"])
-        self._run = pn.widgets.Button(name="Run", button_type="primary", width=200,
+        self._run = pn.widgets.Button(label="Run", button_type="primary", width=200,
                                       css_classes=["wb-pl-run"])
         self._run.on_click(self._on_run)
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
@@ -908,19 +909,19 @@ class PipelineEditor(pn.viewable.Viewer):
 
         # tabs: step details, versions, history, YAML
         self._detail = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-pl-detail"])
-        self._open_step = pn.widgets.Button(name="Open the step's run", width=180,
+        self._open_step = pn.widgets.Button(label="Open the step's run", width=180,
                                             css_classes=["wb-pl-open-step"], visible=False)
         self._open_step.on_click(lambda e: self._open(m.detail.get("run_id")))
         self._log = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-pl-log"])
-        self._va = pn.widgets.Select(name="Version A", options=[], width=120,
+        self._va = pn.widgets.Select(label="Version A", options=[], width=120,
                                      css_classes=["wb-pl-va"])
-        self._vb = pn.widgets.Select(name="Version B", options=[], width=120,
+        self._vb = pn.widgets.Select(label="Version B", options=[], width=120,
                                      css_classes=["wb-pl-vb"])
-        self._show_diff = pn.widgets.Button(name="Show diff", width=110, align="end",
+        self._show_diff = pn.widgets.Button(label="Show diff", width=110, align="end",
                                             css_classes=["wb-pl-diff"])
         self._show_diff.on_click(lambda e: m.show_diff(self._va.value, self._vb.value)
                                  if self._va.value and self._vb.value else None)
-        self._load_version = pn.widgets.Button(name="Edit version A", width=130, align="end",
+        self._load_version = pn.widgets.Button(label="Edit version A", width=130, align="end",
                                                css_classes=["wb-pl-load-version"])
         self._load_version.on_click(lambda e: m.load(m.pipeline_name, self._va.value)
                                     if self._va.value else None)
@@ -932,10 +933,10 @@ class PipelineEditor(pn.viewable.Viewer):
                                              selectable="checkbox", hidden_columns=["run_id"],
                                              sizing_mode="stretch_width", layout="fit_data_table",
                                              max_height=320, css_classes=["wb-pl-history"])
-        self._open_run = pn.widgets.Button(name="Open run", width=110,
+        self._open_run = pn.widgets.Button(label="Open run", width=110,
                                            css_classes=["wb-pl-open-run"])
         self._open_run.on_click(self._on_open_run)
-        self._compare = pn.widgets.Button(name="Compare selected", width=150,
+        self._compare = pn.widgets.Button(label="Compare selected", width=150,
                                           css_classes=["wb-pl-compare"])
         self._compare.on_click(self._on_compare)
         self._yaml = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-pl-yaml"])
@@ -1227,17 +1228,17 @@ class PipelineEditor(pn.viewable.Viewer):
             label = f"{f.name}{' *' if f.required else ''}" + (f" ({f.annotation})" if f.annotation else "")
             css = ["wb-pl-param", f"wb-pl-param-{f.name}"]
             if f.kind == "bool":
-                w = pn.widgets.Checkbox(name=label, value=bool(f.value), css_classes=css,
+                w = pn.widgets.Checkbox(label=label, value=bool(f.value), css_classes=css,
                                         width=300)
             else:
                 placeholder = "" if f.required else f"default: {_text(f.kind, f.default) or 'None'}"
-                w = pn.widgets.TextInput(name=label, value=f.text, placeholder=placeholder,
+                w = pn.widgets.TextInput(label=label, value=f.text, placeholder=placeholder,
                                          css_classes=css, width=300)
             self._param_widgets[f.name] = w
             widgets.append(w)
         for key in _SETTINGS:
             v = getattr(step, key)
-            w = pn.widgets.TextInput(name=f"{key}{' (s)' if key != 'retries' else ''}",
+            w = pn.widgets.TextInput(label=f"{key}{' (s)' if key != 'retries' else ''}",
                                      value="" if v is None else str(v),
                                      placeholder=f"default: {step.setting(key)}", width=95,
                                      css_classes=["wb-pl-setting", f"wb-pl-setting-{key}"])
@@ -1317,6 +1318,6 @@ class PipelineEditor(pn.viewable.Viewer):
                   self._apply, self._save, self._template, self._new):
             w.disabled = running
         self._progress.visible = self._progress.active = running
-        self._run.name = "Running…" if running else "Run"
+        self._run.label = "Running…" if running else "Run"
         if not running:
             self._sync_form()
