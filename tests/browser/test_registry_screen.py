@@ -208,12 +208,17 @@ def test_single_user_edits_card_downloads_it_and_self_approves(serve_app, open_p
     solo = wb.Registry(store, user="solo")
     solo.set_setting("allow_self_approval", True)  # the documented single-user setting
     solo.register_model("churn", run_id=_log_run(store, 0.9), description="Rank churn risk")
-    solo.set_gate("churn", "model card complete")
     store.close()
 
     app = _serve(serve_app, path, "solo")
     page = open_page(viewport=(1280, 1500))
     _open_registry(page, app)
+    _tab(page, "Gates & details")  # solo is the admin: gates are set from the screen
+    page.locator(".wb-gate-rule input").fill("model card complete")
+    page.locator(".wb-gate-add button").click()
+    page.locator(".wb-message").get_by_text("Gate #1 added").wait_for()
+    _visible(page, ".wb-gate-list .tabulator-cell").filter(has_text="model card complete").wait_for()
+    screenshot(page, "registry-gates")
     _tab(page, "Model card")
     _visible(page, ".wb-card-view").get_by_text("Rank churn risk").wait_for()
     page.locator(".wb-card-limitations textarea").fill("Only EU customers of 2024.")

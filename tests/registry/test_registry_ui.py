@@ -133,3 +133,34 @@ def test_request_form_in_the_view(store, reg, make_run):
     assert view._req_comment.value == ""
     assert "1 pending request" in view._inbox_title.object
     assert reg.get_request(1).comment == "first try"
+
+
+def test_governance_from_the_screen(store, reg, make_run):
+    run_id = make_run(auc=0.9)
+    m = RegistryModel(store)  # tester: the admin
+    assert m.model_name == "" and m.register_version("", run_id) is False
+    assert m.register_version("churn", "no-such-run") is False and "no-such-run" in m.error
+    assert m.register_version("churn", run_id) is True
+    assert m.model_name == "churn" and m.versions["version"].tolist() == [1]
+    assert m.add_gate("metrics.auc >= 0.95", ["Production"]) is True
+    assert m.gate_list["rule"].tolist() == ["metrics.auc >= 0.95"]
+    assert m.gate_list["stages"].tolist() == ["Production"]
+    assert m.add_gate("metrics.auc >>= 1") is False and m.error  # a bad rule: a message
+    assert m.set_description("Who churns next month") and m.set_tag("team", "growth")
+    assert m.model_info["description"] == "Who churns next month"
+    assert m.model_info["tags"] == {"team": "growth"}
+    assert m.grant("bob", "approver") and reg.role_of("bob") == "approver"
+    assert set(m.users["user"]) >= {"tester", "bob"}
+    gate_id = int(m.gate_list["gate"].iloc[0])
+    assert m.delete_gate(gate_id) is True and m.gate_list.empty
+    # a viewer is refused with a readable message, and nothing changes
+    viewer = RegistryModel(store, user="vera")
+    assert viewer.role == "viewer"
+    assert viewer.add_gate("metrics.auc > 0") is False and "admin role" in viewer.error
+    assert viewer.request_transition(1, "Staging") is False and "contributor" in viewer.error
+    # the requester withdraws a request
+    assert m.request_transition(1, "Staging", "try") is True
+    m.select_request(int(m.inbox["request_id"].iloc[0]))
+    assert m.cancel_request() is True and m.inbox.empty
+    actions = reg.audit_log("churn")["action"].tolist()
+    assert actions == ["register", "gate", "describe", "tag", "gate", "request", "cancel"]

@@ -36,7 +36,7 @@ import panel as pn
 import param
 
 from workbench.errors import GateFailedError
-from workbench.registry import Registry
+from workbench.registry import ROLES, Registry
 from workbench.registry.cards import SECTIONS, TITLES, ModelCard
 from workbench.registry.stages import STAGES
 from workbench.store.store import Store
@@ -100,6 +100,8 @@ class RegistryModel(param.Parameterized):
     card = param.ClassSelector(class_=ModelCard, default=None, allow_None=True)
     history = param.DataFrame(default=None, doc="stage periods of the model's versions")
     audit = param.DataFrame(default=None, doc="audit entries of the model, newest first")
+    gate_list = param.DataFrame(default=None, doc="the gates of the model shown")
+    users = param.DataFrame(default=None, doc="users with a granted role")
     inbox = param.DataFrame(default=None, doc="pending requests of every model, oldest first")
     request_id = param.Integer(default=None, allow_None=True, doc="the request selected")
     evidence = param.Dict(default={}, doc="Registry.request_evidence of the selected request")
@@ -121,6 +123,7 @@ class RegistryModel(param.Parameterized):
         """Reload the models, the inbox and the selected model and request."""
         try:
             self.role = self.registry.role
+            self.users = self.registry.users()[["user", "role", "granted_by"]]
             self.models = self._models_frame()
             self.inbox = self.registry.pending_requests()
         except Exception as exc:
@@ -162,6 +165,7 @@ class RegistryModel(param.Parameterized):
             details = [self.registry.get_version(self.model_name, int(v)) for v in listing["version"]]
             history = self.registry.stage_history(self.model_name)
             audit = self.registry.audit_log(self.model_name).iloc[::-1].reset_index(drop=True)
+            gates = self.registry.gates(self.model_name)
         except Exception as exc:
             self.error = error_message(exc)
             return
@@ -174,6 +178,11 @@ class RegistryModel(param.Parameterized):
         self.versions = self._versions_frame(details)
         self.history = history
         self.audit = audit
+        self.gate_list = pd.DataFrame(
+            [{"gate": g.gate_id, "rule": g.rule, "kind": g.kind, "stages": ", ".join(g.stages),
+              "created_by": g.created_by} for g in gates],
+            columns=["gate", "rule", "kind", "stages", "created_by"],
+        )
         numbers = [v.version for v in details]
         if self.version in numbers:
             self._load_card()
@@ -376,6 +385,83 @@ class RegistryModel(param.Parameterized):
         self._load_model()
         return True
 
+    def cancel_request(self) -> bool:
+        """Withdraw the selected request (its requester, or an admin)."""
+        if self.request_id is None:
+            self.error = "Select a request in the inbox first."
+            return False
+        req = self._do(lambda: self.registry.cancel_request(self.request_id, self.comment or None))
+        if req is None:
+            return False
+        self.message = f"Request #{req.id} cancelled."
+        self.comment = self.override_reason = ""
+        self.request_id = None
+        self.refresh()
+        return True
+
+    def register_version(self, name: str, run_id: str, artifact: str = "model") -> bool:
+        """Register a run's logged model as a new version of ``name`` (created if new)."""
+        name, run_id = (name or "").strip(), (run_id or "").strip()
+        if not name or not run_id:
+            self.error = "Give the model's name and the id of the run that logged the model."
+            return False
+        v = self._do(lambda: self.registry.register_model(name, run_id=run_id,
+                                                          artifact=(artifact or "model").strip()))
+        if v is None:
+            return False
+        self.message = f"Registered {v.name} version {v.version} from run {run_id[:8]}."
+        self.refresh()
+        self.model_name, self.version = v.name, v.version
+        return True
+
+    def add_gate(self, rule: str, stages: list[str] | tuple[str, ...] = ("Staging", "Production")
+                 ) -> bool:
+        """Add a gate to the shown model (admin)."""
+        gate = self._do(lambda: self.registry.set_gate(self.model_name, rule, stages=list(stages)))
+        if gate is None:
+            return False
+        self.message = f"Gate #{gate.gate_id} added: {gate.rule}."
+        self._load_model()
+        self._load_gates()
+        return True
+
+    def delete_gate(self, gate_id: int) -> bool:
+        """Remove a gate of the shown model (admin)."""
+        self._do(lambda: self.registry.delete_gate(self.model_name, int(gate_id)))
+        if self.error:
+            return False
+        self.message = f"Gate #{gate_id} deleted."
+        self._load_model()
+        self._load_gates()
+        return True
+
+    def set_description(self, text: str) -> bool:
+        """Change the shown model's description."""
+        self._do(lambda: self.registry.set_model_description(self.model_name, text or None))
+        if self.error:
+            return False
+        self.message = f"Description of {self.model_name} saved."
+        self.refresh()
+        return True
+
+    def set_tag(self, key: str, value: str) -> bool:
+        """Set a tag on the shown model."""
+        self._do(lambda: self.registry.set_model_tag(self.model_name, (key or "").strip(), value))
+        if self.error:
+            return False
+        self.message = f"Tag {key.strip()!r} of {self.model_name} set."
+        self._load_model()
+        return True
+
+    def grant(self, user: str, role: str) -> bool:
+        """Give a user a role (admin)."""
+        self._do(lambda: self.registry.grant((user or "").strip(), role))
+        if self.error:
+            return False
+        self.message = f"{user.strip()!r} is now {role}."
+        self.refresh()
+        return True
+
     # -- derived views ---------------------------------------------------
     def card_markdown(self) -> str:
         return self.card.to_markdown() if self.card is not None else ""
@@ -557,6 +643,50 @@ class RegistryView(pn.viewable.Viewer):
                                        css_classes=["wb-alias-swap"])
         self._swap.on_click(lambda e: m.swap_aliases(self._swap_a.value, self._swap_b.value))
 
+        # registering, gates, details, roles
+        self._reg_name = pn.widgets.TextInput(label="Model name", width=180,
+                                              css_classes=["wb-register-name"])
+        self._reg_run = pn.widgets.TextInput(label="Run id", placeholder="the run that logged it",
+                                             width=300, css_classes=["wb-register-run"])
+        self._reg_artifact = pn.widgets.TextInput(label="Artifact", value="model", width=120)
+        self._reg_button = pn.widgets.Button(label="Register version", width=150, align="end",
+                                             css_classes=["wb-register"])
+        self._reg_button.on_click(lambda e: m.register_version(
+            self._reg_name.value, self._reg_run.value, self._reg_artifact.value))
+        self._gate_table = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-gate-list"],
+                                                **table)
+        self._gate_rule = pn.widgets.TextInput(
+            label="New gate rule", placeholder="metrics.auc >= 0.85 · signature matches production"
+            " · model card complete", sizing_mode="stretch_width", css_classes=["wb-gate-rule"])
+        self._gate_stages = pn.widgets.CheckBoxGroup(
+            options=["Staging", "Production"], value=["Staging", "Production"], inline=True,
+            align="end", css_classes=["wb-gate-stages"])
+        self._gate_add = pn.widgets.Button(label="Add gate", width=100, align="end",
+                                           css_classes=["wb-gate-add"])
+        self._gate_add.on_click(self._on_gate_add)
+        self._gate_pick = pn.widgets.Select(label="Gate", options=[], width=100)
+        self._gate_delete = pn.widgets.Button(label="Delete gate", width=110, align="end",
+                                              css_classes=["wb-gate-delete"])
+        self._gate_delete.on_click(
+            lambda e: m.delete_gate(self._gate_pick.value) if self._gate_pick.value else None)
+        self._description = pn.widgets.TextInput(label="Description", sizing_mode="stretch_width",
+                                                 css_classes=["wb-description"])
+        self._description_save = pn.widgets.Button(label="Save description", width=150,
+                                                   align="end")
+        self._description_save.on_click(lambda e: m.set_description(self._description.value))
+        self._tag_key = pn.widgets.TextInput(label="Tag", width=150)
+        self._tag_value = pn.widgets.TextInput(label="Value", width=200)
+        self._tag_set = pn.widgets.Button(label="Set tag", width=90, align="end")
+        self._tag_set.on_click(lambda e: m.set_tag(self._tag_key.value, self._tag_value.value))
+        self._users = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-users"], **table)
+        self._grant_user = pn.widgets.TextInput(label="User", width=180,
+                                                css_classes=["wb-grant-user"])
+        self._grant_role = pn.widgets.Select(label="Role", options=list(ROLES), value="approver",
+                                             width=140, css_classes=["wb-grant-role"])
+        self._grant = pn.widgets.Button(label="Grant role", width=110, align="end",
+                                        css_classes=["wb-grant"])
+        self._grant.on_click(lambda e: m.grant(self._grant_user.value, self._grant_role.value))
+
         # model card
         self._card_version = pn.widgets.Select(label="Version", options=[], width=110,
                                                css_classes=["wb-card-version"])
@@ -623,6 +753,9 @@ class RegistryView(pn.viewable.Viewer):
         self._reject = pn.widgets.Button(label="Reject", color="danger", width=110,
                                          css_classes=["wb-reject"])
         self._reject.on_click(lambda e: self._after_decision(m.reject()))
+        self._cancel = pn.widgets.Button(label="Cancel request", width=140,
+                                         css_classes=["wb-cancel-request"])
+        self._cancel.on_click(lambda e: m.cancel_request())
         self._evidence = pn.Column(
             self._request_info,
             pn.pane.Markdown("##### Metrics: candidate vs Production"),
@@ -633,16 +766,17 @@ class RegistryView(pn.viewable.Viewer):
             self._gates,
             self._comment,
             self._override,
-            pn.Row(self._approve, self._reject),
+            pn.Row(self._approve, self._reject, pn.Spacer(width=40), self._cancel),
             self._decision_feedback,
             sizing_mode="stretch_width", css_classes=["wb-evidence"],
         )
         self._below = pn.Column(sizing_mode="stretch_width")
 
         self._shown_history: Any = None
-        m.param.watch(lambda *e: self._sync_models(), ["models", "role"])
+        m.param.watch(lambda *e: self._sync_models(), ["models", "role", "users"])
         m.param.watch(lambda *e: self._sync_model_page(),
-                      ["model_info", "versions", "version", "card", "history", "audit"])
+                      ["model_info", "versions", "version", "card", "history", "audit",
+                       "gate_list"])
         m.param.watch(lambda *e: self._sync_inbox(),
                       ["inbox", "request_id", "gates", "gates_passed", "evidence"])
 
@@ -671,6 +805,18 @@ class RegistryView(pn.viewable.Viewer):
                 ),
                 sizing_mode="stretch_width",
             )),
+            ("Gates & details", pn.Column(
+                pn.pane.Markdown("##### Gates (checked before a request to these stages is "
+                                 "approved)"),
+                self._gate_table,
+                pn.Row(self._gate_rule, self._gate_stages, self._gate_add,
+                       sizing_mode="stretch_width"),
+                pn.Row(self._gate_pick, self._gate_delete),
+                pn.pane.Markdown("##### Description and tags"),
+                pn.Row(self._description, self._description_save, sizing_mode="stretch_width"),
+                pn.Row(self._tag_key, self._tag_value, self._tag_set),
+                sizing_mode="stretch_width",
+            )),
             ("Stage history", pn.Column(self._timeline, pn.pane.HTML(_timeline_legend()),
                                         self._history, sizing_mode="stretch_width")),
             ("Audit log", self._audit),
@@ -680,6 +826,7 @@ class RegistryView(pn.viewable.Viewer):
             ("Models", pn.Column(
                 pn.pane.Markdown("##### Registered models (click one to open its page)"),
                 self._models,
+                pn.Row(self._reg_name, self._reg_run, self._reg_artifact, self._reg_button),
                 self._model_header,
                 self._model_tabs,
                 self._below,
@@ -687,6 +834,15 @@ class RegistryView(pn.viewable.Viewer):
             )),
             ("Approval inbox", pn.Column(self._inbox_title, self._inbox, self._evidence,
                                          sizing_mode="stretch_width")),
+            ("Users & roles", pn.Column(
+                pn.pane.Markdown(
+                    "##### Users and their roles\n\nviewer < contributor (register, request, "
+                    "edit cards) < approver (approve, reject, aliases) < admin (roles, gates, "
+                    "settings, deletes). Users never granted a role are viewers."),
+                self._users,
+                pn.Row(self._grant_user, self._grant_role, self._grant),
+                sizing_mode="stretch_width",
+            )),
             sizing_mode="stretch_width", css_classes=["wb-registry-tabs"],
         )
         self._sync()
@@ -757,6 +913,10 @@ class RegistryView(pn.viewable.Viewer):
         ):
             self._req_comment.value = ""
 
+    def _on_gate_add(self, event: Any) -> None:
+        if self.model.add_gate(self._gate_rule.value, self._gate_stages.value):
+            self._gate_rule.value = ""
+
     def _on_card_version(self, event: Any) -> None:
         if event.new is not None and event.new != self.model.version:
             self.model.select_version(int(event.new))
@@ -784,14 +944,18 @@ class RegistryView(pn.viewable.Viewer):
             "`WORKBENCH_USER`."
         )
         self._models.value = m.models if m.models is not None else pd.DataFrame()
+        self._users.value = m.users if m.users is not None else pd.DataFrame()
+        if not self._reg_name.value and m.model_name:
+            self._reg_name.value = m.model_name
 
     def _sync_model_page(self) -> None:
         m = self.model
         info = m.model_info or {}
         if not m.model_name:
             self._model_header.object = (
-                "No registered models yet: register one from a run with "
-                "`wb.Registry(store).register_model(name, run_id=...)`."
+                "No registered models yet: register one from a run above (model name and "
+                "run id), or in Python with `wb.Registry(store).register_model(name, "
+                "run_id=...)`."
             )
         else:
             aliases = ", ".join(f"`{a}` → v{v}" for a, v in sorted(info.get("aliases", {}).items()))
@@ -805,6 +969,10 @@ class RegistryView(pn.viewable.Viewer):
                 ) if x
             )
         self._model_tabs.visible = bool(m.model_name)
+        gates = m.gate_list if m.gate_list is not None else pd.DataFrame()
+        self._gate_table.value = gates
+        self._gate_pick.options = [int(g) for g in gates["gate"]] if len(gates) else []
+        self._description.value = info.get("description") or ""
         versions = m.versions if m.versions is not None else pd.DataFrame()
         shown = versions.copy()
         if len(shown):
