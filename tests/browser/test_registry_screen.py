@@ -9,6 +9,7 @@ decides in his. Screenshots go to ``test-artifacts/screenshots/registry-*.png``.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -142,7 +143,10 @@ def test_request_in_screen_then_approve_in_inbox(serve_app, open_page, store_pat
     assert reg.get_version("churn", 1).stage == "Staging"
     last = reg.audit_log("churn").iloc[-1]
     assert (last["action"], last["user"], last["details"]["comment"]) == (
-        "approve", "bob", "metrics look right")
+        "approve",
+        "bob",
+        "metrics look right",
+    )
     store.close()
 
     # a version's run link opens the run's page
@@ -184,7 +188,9 @@ def test_failed_gate_blocks_approval_until_override(serve_app, open_page, store_
     page.locator(".wb-override input").fill("holdout set is harder than production")
     page.locator(".wb-override input").press("Enter")
     page.locator(".wb-approve button").click()
-    page.locator(".wb-message").get_by_text(f"Request #{req.id} approved (gates overridden)").wait_for()
+    page.locator(".wb-message").get_by_text(
+        f"Request #{req.id} approved (gates overridden)"
+    ).wait_for()
     wait_for_idle(page)
     _visible(page, ".wb-versions .wb-stage-staging").first.wait_for()
     _tab(page, "Audit log")
@@ -217,7 +223,9 @@ def test_single_user_edits_card_downloads_it_and_self_approves(serve_app, open_p
     page.locator(".wb-gate-rule input").fill("model card complete")
     page.locator(".wb-gate-add button").click()
     page.locator(".wb-message").get_by_text("Gate #1 added").wait_for()
-    _visible(page, ".wb-gate-list .tabulator-cell").filter(has_text="model card complete").wait_for()
+    _visible(page, ".wb-gate-list .tabulator-cell").filter(
+        has_text="model card complete"
+    ).wait_for()
     screenshot(page, "registry-gates")
     _tab(page, "Model card")
     _visible(page, ".wb-card-view").get_by_text("Rank churn risk").wait_for()
@@ -231,11 +239,11 @@ def test_single_user_edits_card_downloads_it_and_self_approves(serve_app, open_p
         page.locator(".wb-card-md button").click()
     download = info.value
     assert download.suggested_filename == "churn-v1-card.md"
-    text = open(download.path(), encoding="utf-8").read()
+    text = Path(download.path()).read_text(encoding="utf-8")
     assert text.startswith("# Model card: churn version 1") and "Only EU customers" in text
     with page.expect_download() as info:
         page.locator(".wb-card-html button").click()
-    assert "<h2>Limitations</h2>" in open(info.value.path(), encoding="utf-8").read()
+    assert "<h2>Limitations</h2>" in Path(info.value.path()).read_text(encoding="utf-8")
 
     _tab(page, "Versions")
     page.locator(".wb-request-stage select").select_option("Staging")

@@ -39,10 +39,18 @@ def test_pipeline_version_comes_from_the_pipeline_run(store, reg):
 
 
 def test_signature_diff_rows():
-    a = {"inputs": {"kind": "dataframe", "columns": [{"name": "x", "type": "float64"},
-                                                      {"name": "z", "type": "int64"}]}}
-    b = {"inputs": {"kind": "dataframe", "columns": [{"name": "x", "type": "float64"},
-                                                      {"name": "y", "type": "float64"}]}}
+    a = {
+        "inputs": {
+            "kind": "dataframe",
+            "columns": [{"name": "x", "type": "float64"}, {"name": "z", "type": "int64"}],
+        }
+    }
+    b = {
+        "inputs": {
+            "kind": "dataframe",
+            "columns": [{"name": "x", "type": "float64"}, {"name": "y", "type": "float64"}],
+        }
+    }
     rows = {r["column"]: r["change"] for r in signature_diff(a, b)}
     assert rows == {"x": "same", "z": "added", "y": "removed"}
     assert signature_diff(None, None) == [

@@ -88,8 +88,9 @@ def test_timeline_has_a_bar_per_stage_period(store, reg, reg_bob, make_run):
     plot = m.timeline()
     segments = [el for el in plot if isinstance(el, hv.Segments)][0]
     assert len(segments) == 2 and set(segments.dframe()["stage"]) == {"None", "Staging"}
-    assert isinstance(RegistryModel(wb.Store(store.path.parent / "empty.duckdb")).timeline(),
-                      hv.Text)
+    assert isinstance(
+        RegistryModel(wb.Store(store.path.parent / "empty.duckdb")).timeline(), hv.Text
+    )
 
 
 def test_view_builds_and_follows_the_model(store, reg, make_run):

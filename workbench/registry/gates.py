@@ -222,8 +222,10 @@ def signature_diff(candidate: dict | None, production: dict | None) -> list[dict
     else:
         a, b = signature_inputs(candidate), signature_inputs(production)
         a_s, b_s = (None if a is None else str(a)), (None if b is None else str(b))
-        rows.append({"column": "(inputs)", "candidate": a_s, "production": b_s,
-                     "change": change(a_s, b_s)})
+        rows.append(
+            {"column": "(inputs)", "candidate": a_s, "production": b_s, "change": change(a_s, b_s)}
+        )
+
     def output(sig: dict | None) -> str | None:
         out = (sig or {}).get("outputs")
         if out is None:
@@ -237,6 +239,7 @@ def signature_diff(candidate: dict | None, production: dict | None) -> list[dict
 
     a_s, b_s = output(candidate), output(production)
     if a_s is not None or b_s is not None:
-        rows.append({"column": "(outputs)", "candidate": a_s, "production": b_s,
-                     "change": change(a_s, b_s)})
+        rows.append(
+            {"column": "(outputs)", "candidate": a_s, "production": b_s, "change": change(a_s, b_s)}
+        )
     return rows

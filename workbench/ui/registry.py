@@ -149,9 +149,7 @@ class RegistryModel(param.Parameterized):
                 numbers = versions.loc[versions["stage"] == stage, "version"].tolist()
                 row[stage] = ", ".join(f"v{int(n)}" for n in numbers)
             rows.append(row)
-        return pd.DataFrame(
-            rows, columns=["name", "description", "versions", *STAGES]
-        )
+        return pd.DataFrame(rows, columns=["name", "description", "versions", *STAGES])
 
     @param.depends("model_name", watch=True)
     def _load_model(self) -> None:
@@ -162,7 +160,9 @@ class RegistryModel(param.Parameterized):
         try:
             model = self.registry.get_model(self.model_name)
             listing = self.registry.list_versions(self.model_name)
-            details = [self.registry.get_version(self.model_name, int(v)) for v in listing["version"]]
+            details = [
+                self.registry.get_version(self.model_name, int(v)) for v in listing["version"]
+            ]
             history = self.registry.stage_history(self.model_name)
             audit = self.registry.audit_log(self.model_name).iloc[::-1].reset_index(drop=True)
             gates = self.registry.gates(self.model_name)
@@ -179,8 +179,16 @@ class RegistryModel(param.Parameterized):
         self.history = history
         self.audit = audit
         self.gate_list = pd.DataFrame(
-            [{"gate": g.gate_id, "rule": g.rule, "kind": g.kind, "stages": ", ".join(g.stages),
-              "created_by": g.created_by} for g in gates],
+            [
+                {
+                    "gate": g.gate_id,
+                    "rule": g.rule,
+                    "kind": g.kind,
+                    "stages": ", ".join(g.stages),
+                    "created_by": g.created_by,
+                }
+                for g in gates
+            ],
             columns=["gate", "rule", "kind", "stages", "created_by"],
         )
         numbers = [v.version for v in details]
@@ -216,8 +224,18 @@ class RegistryModel(param.Parameterized):
                 created_by=v.created_by or "",
             )
             rows.append(row)
-        columns = ["version", "stage", "aliases", *(f"metrics.{k}" for k in metric_keys),
-                   "run_id", "pipeline", "datasets", "sha256", "stage_since", "created_by"]
+        columns = [
+            "version",
+            "stage",
+            "aliases",
+            *(f"metrics.{k}" for k in metric_keys),
+            "run_id",
+            "pipeline",
+            "datasets",
+            "sha256",
+            "stage_since",
+            "created_by",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     @param.depends("version", watch=True)
@@ -300,7 +318,9 @@ class RegistryModel(param.Parameterized):
         try:
             if verb == "approve":
                 reason = self.override_reason.strip() or None
-                req = self.registry.approve(request_id, comment=self.comment, override_reason=reason)
+                req = self.registry.approve(
+                    request_id, comment=self.comment, override_reason=reason
+                )
             else:
                 req = self.registry.reject(request_id, comment=self.comment)
         except GateFailedError as exc:
@@ -341,7 +361,10 @@ class RegistryModel(param.Parameterized):
             return False
         req = self._do(
             lambda: self.registry.request_transition(
-                self.model_name, version, stage, comment=comment or None,
+                self.model_name,
+                version,
+                stage,
+                comment=comment or None,
                 archive_existing=archive_existing,
             )
         )
@@ -359,7 +382,9 @@ class RegistryModel(param.Parameterized):
         if self.version is None:
             self.error = "Select a version first."
             return False
-        card = self._do(lambda: self.registry.update_card(self.model_name, self.version, **sections))
+        card = self._do(
+            lambda: self.registry.update_card(self.model_name, self.version, **sections)
+        )
         if card is None:
             return False
         self.card = card
@@ -405,8 +430,11 @@ class RegistryModel(param.Parameterized):
         if not name or not run_id:
             self.error = "Give the model's name and the id of the run that logged the model."
             return False
-        v = self._do(lambda: self.registry.register_model(name, run_id=run_id,
-                                                          artifact=(artifact or "model").strip()))
+        v = self._do(
+            lambda: self.registry.register_model(
+                name, run_id=run_id, artifact=(artifact or "model").strip()
+            )
+        )
         if v is None:
             return False
         self.message = f"Registered {v.name} version {v.version} from run {run_id[:8]}."
@@ -414,8 +442,9 @@ class RegistryModel(param.Parameterized):
         self.model_name, self.version = v.name, v.version
         return True
 
-    def add_gate(self, rule: str, stages: list[str] | tuple[str, ...] = ("Staging", "Production")
-                 ) -> bool:
+    def add_gate(
+        self, rule: str, stages: list[str] | tuple[str, ...] = ("Staging", "Production")
+    ) -> bool:
         """Add a gate to the shown model (admin)."""
         gate = self._do(lambda: self.registry.set_gate(self.model_name, rule, stages=list(stages)))
         if gate is None:
@@ -491,16 +520,18 @@ class RegistryModel(param.Parameterized):
             if details.get("self_approval"):
                 why.append("self-approval (allow_self_approval is on)")
             version, request = rec["version"], rec["request_id"]
-            rows.append({
-                "when": _when(rec["ts"]),
-                "user": rec["user"],
-                "action": rec["action"],
-                "version": "" if version is None or pd.isna(version) else f"v{int(version)}",
-                "request": "" if request is None or pd.isna(request) else f"#{int(request)}",
-                "before": _compact(rec["before"]),
-                "after": _compact(rec["after"]),
-                "comment": "; ".join(why),
-            })
+            rows.append(
+                {
+                    "when": _when(rec["ts"]),
+                    "user": rec["user"],
+                    "action": rec["action"],
+                    "version": "" if version is None or pd.isna(version) else f"v{int(version)}",
+                    "request": "" if request is None or pd.isna(request) else f"#{int(request)}",
+                    "before": _compact(rec["before"]),
+                    "after": _compact(rec["after"]),
+                    "comment": "; ".join(why),
+                }
+            )
         return pd.DataFrame(rows, columns=cols)
 
     def timeline(self) -> Any:
@@ -519,9 +550,7 @@ class RegistryModel(param.Parameterized):
         for col in ("start", "end"):
             df[col] = pd.to_datetime(df[col], utc=True).dt.tz_localize(None)
         df["version"] = df["version"].astype(int)
-        df["until"] = [
-            "now" if pd.isna(e) else _when(e) for e in history["end"]
-        ]
+        df["until"] = ["now" if pd.isna(e) else _when(e) for e in history["end"]]
         df["from"] = [_when(s) for s in history["start"]]
         df["y"] = df["version"]
         df["colour"] = df["stage"].map(TIMELINE_COLOURS).fillna("#6c757d")
@@ -529,9 +558,15 @@ class RegistryModel(param.Parameterized):
         segments = hv.Segments(
             df, kdims=["start", "y", "end", "version"], vdims=["stage", "from", "until", "colour"]
         ).opts(
-            color="colour", line_width=16, tools=["hover"],
-            hover_tooltips=[("version", "@version"), ("stage", "@stage"),
-                            ("from", "@from"), ("until", "@until")],
+            color="colour",
+            line_width=16,
+            tools=["hover"],
+            hover_tooltips=[
+                ("version", "@version"),
+                ("stage", "@stage"),
+                ("from", "@from"),
+                ("until", "@until"),
+            ],
         )
         starts = hv.Scatter(df, "start", ["y", "stage", "colour"]).opts(
             color="colour", size=9, marker="diamond"
@@ -587,174 +622,263 @@ class RegistryView(pn.viewable.Viewer):
         self._errors = ErrorBanner(message=m.error)
         m.param.watch(lambda e: setattr(self._errors, "message", e.new), "error")
         self._message = pn.pane.Alert(
-            "", alert_type="success", visible=False, sizing_mode="stretch_width",
+            "",
+            alert_type="success",
+            visible=False,
+            sizing_mode="stretch_width",
             css_classes=["wb-message"],
         )
         m.param.watch(self._sync_message, "message")
         self._header = pn.pane.Markdown("", css_classes=["wb-acting"], margin=(0, 10))
-        table = dict(disabled=True, show_index=False, sizing_mode="stretch_width",
-                     layout="fit_data_table", max_height=320)
+        table = dict(
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            layout="fit_data_table",
+            max_height=320,
+        )
 
         # models list and the model's page
         self._models = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-models"], **table)
         self._models.on_click(self._on_model_click)
-        self._model_header = pn.pane.Markdown("", css_classes=["wb-model-header"],
-                                              sizing_mode="stretch_width")
+        self._model_header = pn.pane.Markdown(
+            "", css_classes=["wb-model-header"], sizing_mode="stretch_width"
+        )
         self._versions = pn.widgets.Tabulator(
-            pd.DataFrame(), css_classes=["wb-versions"], selectable="checkbox",
-            formatters={"stage": {"type": "html"}, "run": {"type": "html"}}, **table,
+            pd.DataFrame(),
+            css_classes=["wb-versions"],
+            selectable="checkbox",
+            formatters={"stage": {"type": "html"}, "run": {"type": "html"}},
+            **table,
         )
         self._versions.on_click(self._on_version_click)
-        self._open_run = pn.widgets.Button(label="Open run of selected version", width=230,
-                                           css_classes=["wb-open-run"])
+        self._open_run = pn.widgets.Button(
+            label="Open run of selected version", width=230, css_classes=["wb-open-run"]
+        )
         self._open_run.on_click(lambda e: self._open_version_run(m.version))
-        self._compare = pn.widgets.Button(label="Compare runs of checked versions", width=250,
-                                          css_classes=["wb-compare-versions"])
+        self._compare = pn.widgets.Button(
+            label="Compare runs of checked versions", width=250, css_classes=["wb-compare-versions"]
+        )
         self._compare.on_click(self._on_compare_click)
-        self._lineage = pn.pane.Markdown("", css_classes=["wb-lineage"], sizing_mode="stretch_width")
+        self._lineage = pn.pane.Markdown(
+            "", css_classes=["wb-lineage"], sizing_mode="stretch_width"
+        )
 
-        self._req_version = pn.widgets.Select(label="Version", options=[], width=110,
-                                              css_classes=["wb-request-version"])
-        self._req_stage = pn.widgets.Select(label="Target stage", options=list(TARGET_STAGES),
-                                            width=140, css_classes=["wb-request-stage"])
-        self._req_comment = pn.widgets.TextInput(label="Comment", placeholder="why this move",
-                                                 sizing_mode="stretch_width",
-                                                 css_classes=["wb-request-comment"])
+        self._req_version = pn.widgets.Select(
+            label="Version", options=[], width=110, css_classes=["wb-request-version"]
+        )
+        self._req_stage = pn.widgets.Select(
+            label="Target stage",
+            options=list(TARGET_STAGES),
+            width=140,
+            css_classes=["wb-request-stage"],
+        )
+        self._req_comment = pn.widgets.TextInput(
+            label="Comment",
+            placeholder="why this move",
+            sizing_mode="stretch_width",
+            css_classes=["wb-request-comment"],
+        )
         self._req_archive = pn.widgets.Checkbox(
-            label="Archive the current Production version when approved", value=True,
+            label="Archive the current Production version when approved",
+            value=True,
             css_classes=["wb-archive-existing"],
         )
-        self._req_button = pn.widgets.Button(label="Request transition", color="primary",
-                                             width=170, css_classes=["wb-request"])
+        self._req_button = pn.widgets.Button(
+            label="Request transition", color="primary", width=170, css_classes=["wb-request"]
+        )
         self._req_button.on_click(self._on_request_click)
 
-        self._alias_name = pn.widgets.TextInput(label="Alias", placeholder="champion", width=150,
-                                                css_classes=["wb-alias-name"])
+        self._alias_name = pn.widgets.TextInput(
+            label="Alias", placeholder="champion", width=150, css_classes=["wb-alias-name"]
+        )
         self._alias_version = pn.widgets.Select(label="Version", options=[], width=100)
-        self._alias_set = pn.widgets.Button(label="Set alias", width=100, align="end",
-                                            css_classes=["wb-alias-set"])
+        self._alias_set = pn.widgets.Button(
+            label="Set alias", width=100, align="end", css_classes=["wb-alias-set"]
+        )
         self._alias_set.on_click(
-            lambda e: m.set_alias(self._alias_name.value, self._alias_version.value)
-            if self._alias_version.value is not None else None
+            lambda e: (
+                m.set_alias(self._alias_name.value, self._alias_version.value)
+                if self._alias_version.value is not None
+                else None
+            )
         )
         self._swap_a = pn.widgets.TextInput(label="Swap alias", value="champion", width=130)
         self._swap_b = pn.widgets.TextInput(label="with", value="challenger", width=130)
-        self._swap = pn.widgets.Button(label="Swap", width=80, align="end",
-                                       css_classes=["wb-alias-swap"])
+        self._swap = pn.widgets.Button(
+            label="Swap", width=80, align="end", css_classes=["wb-alias-swap"]
+        )
         self._swap.on_click(lambda e: m.swap_aliases(self._swap_a.value, self._swap_b.value))
 
         # registering, gates, details, roles
-        self._reg_name = pn.widgets.TextInput(label="Model name", width=180,
-                                              css_classes=["wb-register-name"])
-        self._reg_run = pn.widgets.TextInput(label="Run id", placeholder="the run that logged it",
-                                             width=300, css_classes=["wb-register-run"])
+        self._reg_name = pn.widgets.TextInput(
+            label="Model name", width=180, css_classes=["wb-register-name"]
+        )
+        self._reg_run = pn.widgets.TextInput(
+            label="Run id",
+            placeholder="the run that logged it",
+            width=300,
+            css_classes=["wb-register-run"],
+        )
         self._reg_artifact = pn.widgets.TextInput(label="Artifact", value="model", width=120)
-        self._reg_button = pn.widgets.Button(label="Register version", width=150, align="end",
-                                             css_classes=["wb-register"])
-        self._reg_button.on_click(lambda e: m.register_version(
-            self._reg_name.value, self._reg_run.value, self._reg_artifact.value))
-        self._gate_table = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-gate-list"],
-                                                **table)
+        self._reg_button = pn.widgets.Button(
+            label="Register version", width=150, align="end", css_classes=["wb-register"]
+        )
+        self._reg_button.on_click(
+            lambda e: m.register_version(
+                self._reg_name.value, self._reg_run.value, self._reg_artifact.value
+            )
+        )
+        self._gate_table = pn.widgets.Tabulator(
+            pd.DataFrame(), css_classes=["wb-gate-list"], **table
+        )
         self._gate_rule = pn.widgets.TextInput(
-            label="New gate rule", placeholder="metrics.auc >= 0.85 · signature matches production"
-            " · model card complete", sizing_mode="stretch_width", css_classes=["wb-gate-rule"])
+            label="New gate rule",
+            placeholder="metrics.auc >= 0.85 · signature matches production · model card complete",
+            sizing_mode="stretch_width",
+            css_classes=["wb-gate-rule"],
+        )
         self._gate_stages = pn.widgets.CheckBoxGroup(
-            options=["Staging", "Production"], value=["Staging", "Production"], inline=True,
-            align="end", css_classes=["wb-gate-stages"])
-        self._gate_add = pn.widgets.Button(label="Add gate", width=100, align="end",
-                                           css_classes=["wb-gate-add"])
+            options=["Staging", "Production"],
+            value=["Staging", "Production"],
+            inline=True,
+            align="end",
+            css_classes=["wb-gate-stages"],
+        )
+        self._gate_add = pn.widgets.Button(
+            label="Add gate", width=100, align="end", css_classes=["wb-gate-add"]
+        )
         self._gate_add.on_click(self._on_gate_add)
         self._gate_pick = pn.widgets.Select(label="Gate", options=[], width=100)
-        self._gate_delete = pn.widgets.Button(label="Delete gate", width=110, align="end",
-                                              css_classes=["wb-gate-delete"])
+        self._gate_delete = pn.widgets.Button(
+            label="Delete gate", width=110, align="end", css_classes=["wb-gate-delete"]
+        )
         self._gate_delete.on_click(
-            lambda e: m.delete_gate(self._gate_pick.value) if self._gate_pick.value else None)
-        self._description = pn.widgets.TextInput(label="Description", sizing_mode="stretch_width",
-                                                 css_classes=["wb-description"])
-        self._description_save = pn.widgets.Button(label="Save description", width=150,
-                                                   align="end")
+            lambda e: m.delete_gate(self._gate_pick.value) if self._gate_pick.value else None
+        )
+        self._description = pn.widgets.TextInput(
+            label="Description", sizing_mode="stretch_width", css_classes=["wb-description"]
+        )
+        self._description_save = pn.widgets.Button(label="Save description", width=150, align="end")
         self._description_save.on_click(lambda e: m.set_description(self._description.value))
         self._tag_key = pn.widgets.TextInput(label="Tag", width=150)
         self._tag_value = pn.widgets.TextInput(label="Value", width=200)
         self._tag_set = pn.widgets.Button(label="Set tag", width=90, align="end")
         self._tag_set.on_click(lambda e: m.set_tag(self._tag_key.value, self._tag_value.value))
         self._users = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-users"], **table)
-        self._grant_user = pn.widgets.TextInput(label="User", width=180,
-                                                css_classes=["wb-grant-user"])
-        self._grant_role = pn.widgets.Select(label="Role", options=list(ROLES), value="approver",
-                                             width=140, css_classes=["wb-grant-role"])
-        self._grant = pn.widgets.Button(label="Grant role", width=110, align="end",
-                                        css_classes=["wb-grant"])
+        self._grant_user = pn.widgets.TextInput(
+            label="User", width=180, css_classes=["wb-grant-user"]
+        )
+        self._grant_role = pn.widgets.Select(
+            label="Role",
+            options=list(ROLES),
+            value="approver",
+            width=140,
+            css_classes=["wb-grant-role"],
+        )
+        self._grant = pn.widgets.Button(
+            label="Grant role", width=110, align="end", css_classes=["wb-grant"]
+        )
         self._grant.on_click(lambda e: m.grant(self._grant_user.value, self._grant_role.value))
 
         # model card
-        self._card_version = pn.widgets.Select(label="Version", options=[], width=110,
-                                               css_classes=["wb-card-version"])
+        self._card_version = pn.widgets.Select(
+            label="Version", options=[], width=110, css_classes=["wb-card-version"]
+        )
         self._card_version.param.watch(self._on_card_version, "value")
-        self._card_view = pn.pane.Markdown("", css_classes=["wb-card-view"],
-                                           sizing_mode="stretch_width")
+        self._card_view = pn.pane.Markdown(
+            "", css_classes=["wb-card-view"], sizing_mode="stretch_width"
+        )
         self._card_inputs = {
-            key: pn.widgets.TextAreaInput(label=TITLES[key], height=80, sizing_mode="stretch_width",
-                                          css_classes=[f"wb-card-{key}"])
+            key: pn.widgets.TextAreaInput(
+                label=TITLES[key],
+                height=80,
+                sizing_mode="stretch_width",
+                css_classes=[f"wb-card-{key}"],
+            )
             for key in SECTIONS
         }
-        self._card_save = pn.widgets.Button(label="Save card", color="primary", width=120,
-                                            css_classes=["wb-card-save"])
+        self._card_save = pn.widgets.Button(
+            label="Save card", color="primary", width=120, css_classes=["wb-card-save"]
+        )
         self._card_save.on_click(
             lambda e: m.save_card(**{k: w.value for k, w in self._card_inputs.items()})
         )
         self._card_md = pn.widgets.FileDownload(
-            callback=lambda: io.StringIO(m.card_markdown()), filename="model-card.md",
-            label="Download Markdown", width=170, align="end", css_classes=["wb-card-md"],
+            callback=lambda: io.StringIO(m.card_markdown()),
+            filename="model-card.md",
+            label="Download Markdown",
+            width=170,
+            align="end",
+            css_classes=["wb-card-md"],
         )
         self._card_html = pn.widgets.FileDownload(
-            callback=lambda: io.StringIO(m.card_html()), filename="model-card.html",
-            label="Download HTML", width=170, align="end", css_classes=["wb-card-html"],
+            callback=lambda: io.StringIO(m.card_html()),
+            filename="model-card.html",
+            label="Download HTML",
+            width=170,
+            align="end",
+            css_classes=["wb-card-html"],
         )
 
         # history and audit
-        self._timeline = pn.pane.HoloViews(m.timeline(), sizing_mode="stretch_width",
-                                           css_classes=["wb-timeline"])
+        self._timeline = pn.pane.HoloViews(
+            m.timeline(), sizing_mode="stretch_width", css_classes=["wb-timeline"]
+        )
         self._history = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-history"], **table)
         self._audit = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-audit"], **table)
 
         # inbox
         self._inbox_title = pn.pane.Markdown("", css_classes=["wb-inbox-title"])
-        self._inbox = pn.widgets.Tabulator(pd.DataFrame(), selectable=1, css_classes=["wb-inbox"],
-                                           **table)
+        self._inbox = pn.widgets.Tabulator(
+            pd.DataFrame(), selectable=1, css_classes=["wb-inbox"], **table
+        )
         self._inbox.on_click(self._on_inbox_click)
-        self._request_info = pn.pane.Markdown("", css_classes=["wb-request-info"],
-                                              sizing_mode="stretch_width")
+        self._request_info = pn.pane.Markdown(
+            "", css_classes=["wb-request-info"], sizing_mode="stretch_width"
+        )
         fit = {**table, "layout": "fit_columns"}
-        self._metrics = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-evidence-metrics"],
-                                             **fit)
-        self._sigdiff = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-signature-diff"],
-                                             **fit)
-        self._gates = pn.widgets.Tabulator(pd.DataFrame(), css_classes=["wb-gates"],
-                                           formatters={"passed": {"type": "html"}}, **fit)
+        self._metrics = pn.widgets.Tabulator(
+            pd.DataFrame(), css_classes=["wb-evidence-metrics"], **fit
+        )
+        self._sigdiff = pn.widgets.Tabulator(
+            pd.DataFrame(), css_classes=["wb-signature-diff"], **fit
+        )
+        self._gates = pn.widgets.Tabulator(
+            pd.DataFrame(), css_classes=["wb-gates"], formatters={"passed": {"type": "html"}}, **fit
+        )
         self._decision_feedback = pn.pane.Alert(
-            "", alert_type="danger", visible=False, sizing_mode="stretch_width",
+            "",
+            alert_type="danger",
+            visible=False,
+            sizing_mode="stretch_width",
             css_classes=["wb-decision-feedback"],
         )
         m.param.watch(self._sync_feedback, ["error", "message"])
         self._comment = pn.widgets.TextAreaInput(
-            label="Comment (required: why you approve or reject)", height=70,
-            sizing_mode="stretch_width", css_classes=["wb-decision-comment"],
+            label="Comment (required: why you approve or reject)",
+            height=70,
+            sizing_mode="stretch_width",
+            css_classes=["wb-decision-comment"],
         )
         self._comment.link(m, value="comment", bidirectional=True)
         self._override = pn.widgets.TextInput(
             label="Override reason (required to approve with failed gates; goes to the audit log)",
-            sizing_mode="stretch_width", css_classes=["wb-override"],
+            sizing_mode="stretch_width",
+            css_classes=["wb-override"],
         )
         self._override.link(m, value="override_reason", bidirectional=True)
-        self._approve = pn.widgets.Button(label="Approve", color="success", width=110,
-                                          css_classes=["wb-approve"])
+        self._approve = pn.widgets.Button(
+            label="Approve", color="success", width=110, css_classes=["wb-approve"]
+        )
         self._approve.on_click(lambda e: self._after_decision(m.approve()))
-        self._reject = pn.widgets.Button(label="Reject", color="danger", width=110,
-                                         css_classes=["wb-reject"])
+        self._reject = pn.widgets.Button(
+            label="Reject", color="danger", width=110, css_classes=["wb-reject"]
+        )
         self._reject.on_click(lambda e: self._after_decision(m.reject()))
-        self._cancel = pn.widgets.Button(label="Cancel request", width=140,
-                                         css_classes=["wb-cancel-request"])
+        self._cancel = pn.widgets.Button(
+            label="Cancel request", width=140, css_classes=["wb-cancel-request"]
+        )
         self._cancel.on_click(lambda e: m.cancel_request())
         self._evidence = pn.Column(
             self._request_info,
@@ -768,82 +892,138 @@ class RegistryView(pn.viewable.Viewer):
             self._override,
             pn.Row(self._approve, self._reject, pn.Spacer(width=40), self._cancel),
             self._decision_feedback,
-            sizing_mode="stretch_width", css_classes=["wb-evidence"],
+            sizing_mode="stretch_width",
+            css_classes=["wb-evidence"],
         )
         self._below = pn.Column(sizing_mode="stretch_width")
 
         self._shown_history: Any = None
         m.param.watch(lambda *e: self._sync_models(), ["models", "role", "users"])
-        m.param.watch(lambda *e: self._sync_model_page(),
-                      ["model_info", "versions", "version", "card", "history", "audit",
-                       "gate_list"])
-        m.param.watch(lambda *e: self._sync_inbox(),
-                      ["inbox", "request_id", "gates", "gates_passed", "evidence"])
+        m.param.watch(
+            lambda *e: self._sync_model_page(),
+            ["model_info", "versions", "version", "card", "history", "audit", "gate_list"],
+        )
+        m.param.watch(
+            lambda *e: self._sync_inbox(),
+            ["inbox", "request_id", "gates", "gates_passed", "evidence"],
+        )
 
         self._model_tabs = pn.Tabs(
-            ("Versions", pn.Column(
-                self._versions,
-                pn.Row(self._open_run, self._compare),
-                self._lineage,
-                pn.pane.Markdown("##### Request a stage transition"),
-                pn.Row(self._req_version, self._req_stage, self._req_comment,
-                       sizing_mode="stretch_width"),
-                pn.Row(self._req_archive, self._req_button),
-                pn.pane.Markdown("##### Aliases"),
-                pn.Row(self._alias_name, self._alias_version, self._alias_set,
-                       pn.Spacer(width=30), self._swap_a, self._swap_b, self._swap),
-                sizing_mode="stretch_width",
-            )),
-            ("Model card", pn.Column(
-                pn.Row(self._card_version, self._card_md, self._card_html),
-                pn.Row(
-                    pn.Column(self._card_view, sizing_mode="stretch_width",
-                              styles={"border": "1px solid #dee2e6", "padding": "0 12px"}),
-                    pn.Column(*self._card_inputs.values(), self._card_save,
-                              sizing_mode="stretch_width"),
+            (
+                "Versions",
+                pn.Column(
+                    self._versions,
+                    pn.Row(self._open_run, self._compare),
+                    self._lineage,
+                    pn.pane.Markdown("##### Request a stage transition"),
+                    pn.Row(
+                        self._req_version,
+                        self._req_stage,
+                        self._req_comment,
+                        sizing_mode="stretch_width",
+                    ),
+                    pn.Row(self._req_archive, self._req_button),
+                    pn.pane.Markdown("##### Aliases"),
+                    pn.Row(
+                        self._alias_name,
+                        self._alias_version,
+                        self._alias_set,
+                        pn.Spacer(width=30),
+                        self._swap_a,
+                        self._swap_b,
+                        self._swap,
+                    ),
                     sizing_mode="stretch_width",
                 ),
-                sizing_mode="stretch_width",
-            )),
-            ("Gates & details", pn.Column(
-                pn.pane.Markdown("##### Gates (checked before a request to these stages is "
-                                 "approved)"),
-                self._gate_table,
-                pn.Row(self._gate_rule, self._gate_stages, self._gate_add,
-                       sizing_mode="stretch_width"),
-                pn.Row(self._gate_pick, self._gate_delete),
-                pn.pane.Markdown("##### Description and tags"),
-                pn.Row(self._description, self._description_save, sizing_mode="stretch_width"),
-                pn.Row(self._tag_key, self._tag_value, self._tag_set),
-                sizing_mode="stretch_width",
-            )),
-            ("Stage history", pn.Column(self._timeline, pn.pane.HTML(_timeline_legend()),
-                                        self._history, sizing_mode="stretch_width")),
+            ),
+            (
+                "Model card",
+                pn.Column(
+                    pn.Row(self._card_version, self._card_md, self._card_html),
+                    pn.Row(
+                        pn.Column(
+                            self._card_view,
+                            sizing_mode="stretch_width",
+                            styles={"border": "1px solid #dee2e6", "padding": "0 12px"},
+                        ),
+                        pn.Column(
+                            *self._card_inputs.values(),
+                            self._card_save,
+                            sizing_mode="stretch_width",
+                        ),
+                        sizing_mode="stretch_width",
+                    ),
+                    sizing_mode="stretch_width",
+                ),
+            ),
+            (
+                "Gates & details",
+                pn.Column(
+                    pn.pane.Markdown(
+                        "##### Gates (checked before a request to these stages is approved)"
+                    ),
+                    self._gate_table,
+                    pn.Row(
+                        self._gate_rule,
+                        self._gate_stages,
+                        self._gate_add,
+                        sizing_mode="stretch_width",
+                    ),
+                    pn.Row(self._gate_pick, self._gate_delete),
+                    pn.pane.Markdown("##### Description and tags"),
+                    pn.Row(self._description, self._description_save, sizing_mode="stretch_width"),
+                    pn.Row(self._tag_key, self._tag_value, self._tag_set),
+                    sizing_mode="stretch_width",
+                ),
+            ),
+            (
+                "Stage history",
+                pn.Column(
+                    self._timeline,
+                    pn.pane.HTML(_timeline_legend()),
+                    self._history,
+                    sizing_mode="stretch_width",
+                ),
+            ),
             ("Audit log", self._audit),
-            sizing_mode="stretch_width", css_classes=["wb-model-tabs"],
+            sizing_mode="stretch_width",
+            css_classes=["wb-model-tabs"],
         )
         self._tabs = pn.Tabs(
-            ("Models", pn.Column(
-                pn.pane.Markdown("##### Registered models (click one to open its page)"),
-                self._models,
-                pn.Row(self._reg_name, self._reg_run, self._reg_artifact, self._reg_button),
-                self._model_header,
-                self._model_tabs,
-                self._below,
-                sizing_mode="stretch_width",
-            )),
-            ("Approval inbox", pn.Column(self._inbox_title, self._inbox, self._evidence,
-                                         sizing_mode="stretch_width")),
-            ("Users & roles", pn.Column(
-                pn.pane.Markdown(
-                    "##### Users and their roles\n\nviewer < contributor (register, request, "
-                    "edit cards) < approver (approve, reject, aliases) < admin (roles, gates, "
-                    "settings, deletes). Users never granted a role are viewers."),
-                self._users,
-                pn.Row(self._grant_user, self._grant_role, self._grant),
-                sizing_mode="stretch_width",
-            )),
-            sizing_mode="stretch_width", css_classes=["wb-registry-tabs"],
+            (
+                "Models",
+                pn.Column(
+                    pn.pane.Markdown("##### Registered models (click one to open its page)"),
+                    self._models,
+                    pn.pane.Markdown("##### Register a version from a run's logged model"),
+                    pn.Row(self._reg_name, self._reg_run, self._reg_artifact, self._reg_button),
+                    self._model_header,
+                    self._model_tabs,
+                    self._below,
+                    sizing_mode="stretch_width",
+                ),
+            ),
+            (
+                "Approval inbox",
+                pn.Column(
+                    self._inbox_title, self._inbox, self._evidence, sizing_mode="stretch_width"
+                ),
+            ),
+            (
+                "Users & roles",
+                pn.Column(
+                    pn.pane.Markdown(
+                        "##### Users and their roles\n\nviewer < contributor (register, request, "
+                        "edit cards) < approver (approve, reject, aliases) < admin (roles, gates, "
+                        "settings, deletes). Users never granted a role are viewers."
+                    ),
+                    self._users,
+                    pn.Row(self._grant_user, self._grant_role, self._grant),
+                    sizing_mode="stretch_width",
+                ),
+            ),
+            sizing_mode="stretch_width",
+            css_classes=["wb-registry-tabs"],
         )
         self._sync()
 
@@ -889,8 +1069,11 @@ class RegistryView(pn.viewable.Viewer):
     def _on_compare_click(self, event: Any) -> None:
         m = self.model
         versions = m.versions
-        chosen = [int(versions["version"].iloc[i]) for i in self._versions.selection
-                  if versions is not None and i < len(versions)]
+        chosen = [
+            int(versions["version"].iloc[i])
+            for i in self._versions.selection
+            if versions is not None and i < len(versions)
+        ]
         runs = [r for r in (m.run_of(v) for v in chosen) if r]
         runs = list(dict.fromkeys(runs))
         if len(runs) < 2:
@@ -908,7 +1091,9 @@ class RegistryView(pn.viewable.Viewer):
             self.model.error = "Select the version to move."
             return
         if self.model.request_transition(
-            int(self._req_version.value), self._req_stage.value, self._req_comment.value,
+            int(self._req_version.value),
+            self._req_stage.value,
+            self._req_comment.value,
             archive_existing=bool(self._req_archive.value),
         ):
             self._req_comment.value = ""
@@ -961,12 +1146,14 @@ class RegistryView(pn.viewable.Viewer):
             aliases = ", ".join(f"`{a}` → v{v}" for a, v in sorted(info.get("aliases", {}).items()))
             tags = ", ".join(f"`{k}={v}`" for k, v in sorted(info.get("tags", {}).items()))
             self._model_header.object = "\n\n".join(
-                x for x in (
+                x
+                for x in (
                     f"#### Model: {html.escape(m.model_name)}",
                     html.escape(info.get("description") or ""),
                     f"Aliases: {aliases}" if aliases else "",
                     f"Tags: {tags}" if tags else "",
-                ) if x
+                )
+                if x
             )
         self._model_tabs.visible = bool(m.model_name)
         gates = m.gate_list if m.gate_list is not None else pd.DataFrame()
@@ -978,10 +1165,16 @@ class RegistryView(pn.viewable.Viewer):
         if len(shown):
             shown["stage"] = shown["stage"].map(stage_badge)
             shown.insert(
-                shown.columns.get_loc("run_id"), "run",
-                [f'<span class="wb-run-link" title="open run {html.escape(r)}" '
-                 f'style="color:#0d6efd;cursor:pointer;text-decoration:underline">'
-                 f'{html.escape(r[:8])}</span>' if r else "" for r in shown["run_id"]],
+                shown.columns.get_loc("run_id"),
+                "run",
+                [
+                    f'<span class="wb-run-link" title="open run {html.escape(r)}" '
+                    f'style="color:#0d6efd;cursor:pointer;text-decoration:underline">'
+                    f"{html.escape(r[:8])}</span>"
+                    if r
+                    else ""
+                    for r in shown["run_id"]
+                ],
             )
             shown = shown.drop(columns=["run_id"])
             for col in [c for c in shown.columns if c.startswith("metrics.")]:
@@ -996,9 +1189,10 @@ class RegistryView(pn.viewable.Viewer):
         self._sync_card()
         history = m.history if m.history is not None else pd.DataFrame()
         if len(history):
-            history = history.assign(start=history["start"].map(_when),
-                                     end=[_when(e) if not pd.isna(e) else "now"
-                                          for e in history["end"]])
+            history = history.assign(
+                start=history["start"].map(_when),
+                end=[_when(e) if not pd.isna(e) else "now" for e in history["end"]],
+            )
         self._history.value = history
         if m.history is not self._shown_history:  # redraw only when the history changed
             self._shown_history = m.history
@@ -1013,8 +1207,10 @@ class RegistryView(pn.viewable.Viewer):
         if match.empty:
             return ""
         row = match.iloc[0]
-        lines = [f"**Version {m.version}** · stage {row['stage']} since {row['stage_since']} · "
-                 f"sha256 `{row['sha256']}…`"]
+        lines = [
+            f"**Version {m.version}** · stage {row['stage']} since {row['stage_since']} · "
+            f"sha256 `{row['sha256']}…`"
+        ]
         lines.append(f"- run: `{row['run_id']}`" if row["run_id"] else "- registered from a file")
         if row["pipeline"]:
             lines.append(f"- pipeline: {html.escape(row['pipeline'])}")
@@ -1032,7 +1228,8 @@ class RegistryView(pn.viewable.Viewer):
             return
         # the preview's headings one level down, so the card does not shout over the page
         self._card_view.object = "\n".join(
-            "###" + line if line.startswith("#") else line for line in card.to_markdown().splitlines()
+            "###" + line if line.startswith("#") else line
+            for line in card.to_markdown().splitlines()
         )
         for key, widget in self._card_inputs.items():
             widget.value = card.sections.get(key) or ""
@@ -1043,23 +1240,33 @@ class RegistryView(pn.viewable.Viewer):
         m = self.model
         inbox = m.inbox if m.inbox is not None else pd.DataFrame()
         n = len(inbox)
-        self._inbox_title.object = (
-            f"##### {n} pending request{'s' if n != 1 else ''}"
-            + (" — click one to see its evidence and decide" if n else "")
+        self._inbox_title.object = f"##### {n} pending request{'s' if n != 1 else ''}" + (
+            " — click one to see its evidence and decide" if n else ""
         )
         if n:
-            shown = pd.DataFrame({
-                "request": [f"#{int(r)}" for r in inbox["request_id"]],
-                "model": list(inbox["name"]),
-                "version": [f"v{int(v)}" for v in inbox["version"]],
-                "move": [f"{a} → {b}" for a, b in zip(inbox["from_stage"], inbox["to_stage"])],
-                "requested_by": list(inbox["requested_by"]),
-                "requested_at": [_when(t) for t in inbox["requested_at"]],
-                "comment": list(inbox["comment"].fillna("")),
-            })
+            shown = pd.DataFrame(
+                {
+                    "request": [f"#{int(r)}" for r in inbox["request_id"]],
+                    "model": list(inbox["name"]),
+                    "version": [f"v{int(v)}" for v in inbox["version"]],
+                    "move": [f"{a} → {b}" for a, b in zip(inbox["from_stage"], inbox["to_stage"])],
+                    "requested_by": list(inbox["requested_by"]),
+                    "requested_at": [_when(t) for t in inbox["requested_at"]],
+                    "comment": list(inbox["comment"].fillna("")),
+                }
+            )
         else:
-            shown = pd.DataFrame(columns=["request", "model", "version", "move", "requested_by",
-                                          "requested_at", "comment"])
+            shown = pd.DataFrame(
+                columns=[
+                    "request",
+                    "model",
+                    "version",
+                    "move",
+                    "requested_by",
+                    "requested_at",
+                    "comment",
+                ]
+            )
         self._inbox.value = shown
         ev = m.evidence or {}
         selected = m.request_id is not None and bool(ev)
@@ -1074,14 +1281,19 @@ class RegistryView(pn.viewable.Viewer):
             f"{req.from_stage} → **{req.to_stage}**\n\n"
             f"Requested by **{html.escape(req.requested_by)}** at {_when(req.requested_at)}"
             + (f": “{html.escape(req.comment)}”" if req.comment else "")
-            + ("" if req.archive_existing or req.to_stage != "Production"
-               else " — keeps the current Production version")
+            + (
+                ""
+                if req.archive_existing or req.to_stage != "Production"
+                else " — keeps the current Production version"
+            )
             + f"\n\nCurrent Production version: {f'v{prod.version}' if prod else 'none'}"
         )
-        metrics = ev["metrics"].rename(columns={
-            "candidate": f"candidate v{cand.version}",
-            "production": f"Production v{prod.version}" if prod else "Production (none)",
-        })
+        metrics = ev["metrics"].rename(
+            columns={
+                "candidate": f"candidate v{cand.version}",
+                "production": f"Production v{prod.version}" if prod else "Production (none)",
+            }
+        )
         for col in metrics.columns[1:]:
             metrics[col] = metrics[col].map(format_value)
         self._metrics.value = metrics
@@ -1089,13 +1301,21 @@ class RegistryView(pn.viewable.Viewer):
         gates = m.gates.copy() if m.gates is not None else pd.DataFrame(columns=_GATE_COLUMNS)
         if len(gates):
             gates["passed"] = [
-                "<span class='wb-gate-passed' style='color:#198754'>✓ passed</span>" if p else
-                "<span class='wb-gate-failed' style='color:#dc3545'>✗ failed</span>"
+                "<span class='wb-gate-passed' style='color:#198754'>✓ passed</span>"
+                if p
+                else "<span class='wb-gate-failed' style='color:#dc3545'>✗ failed</span>"
                 for p in gates["passed"]
             ]
         else:
-            gates = pd.DataFrame({"rule": ["(no gates for this stage)"], "kind": [""],
-                                  "passed": [""], "value": [""], "message": [""]})
+            gates = pd.DataFrame(
+                {
+                    "rule": ["(no gates for this stage)"],
+                    "kind": [""],
+                    "passed": [""],
+                    "value": [""],
+                    "message": [""],
+                }
+            )
         self._gates.value = gates
 
     def __panel__(self) -> pn.viewable.Viewable:
