@@ -6,6 +6,7 @@ import os
 import sys
 
 import cloudpickle
+import distributed
 import pytest
 
 import workbench as wb
@@ -28,7 +29,6 @@ def total(a: tuple, b: tuple) -> int:
 
 
 def test_pipeline_runs_on_a_dask_cluster(store):
-    distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:

@@ -1,0 +1,124 @@
+"""Engine semantics checked against the issue: exponential backoff per attempt (in the
+driver and on workers), timeouts from ``@step`` defaults, a run from a background thread
+(what the editor does), YAML with settings, and lineage from the raw data to the model."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+import workbench as wb
+from workbench.pipelines import churn_template, lineage
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def stamp_and_fail(log: str, fail_times: int = 3, value: int = 1) -> int:
+    """Append the time of each attempt to ``log``; fail the first ``fail_times`` attempts."""
+    path = Path(log)
+    with open(path, "a") as fh:
+        fh.write(f"{time.time()}\n")
+    if len(path.read_text().split()) <= fail_times:
+        raise RuntimeError("not yet")
+    return value
+
+
+@wb.step(timeout=0.5)
+def slow_by_default(seconds: float = 10.0) -> str:
+    time.sleep(seconds)
+    return "woke"
+
+
+def _gaps(log: Path) -> list[float]:
+    times = [float(t) for t in log.read_text().split()]
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_retries_back_off_exponentially(store, tmp_path, n_jobs):
+    log = tmp_path / "attempts.txt"
+    steps = [wb.Step("flaky", stamp_and_fail, params={"log": str(log)}, retries=3, backoff=0.2)]
+    if n_jobs == 2:  # a sibling, so the flaky step goes to a loky worker (the retry_at path)
+        steps.append(wb.Step("other", "sleep", params={"seconds": 0.05, "value": 2}))
+    result = wb.Pipeline(f"backoff{n_jobs}", steps).run(store, n_jobs=n_jobs)
+    assert result.ok and result.steps["flaky"].attempts == 4
+    gaps = _gaps(log)
+    assert len(gaps) == 3
+    for gap, wait in zip(gaps, (0.2, 0.4, 0.8)):  # backoff * 2**k before the k-th retry
+        assert wait <= gap < wait + 1.5, gaps
+    assert gaps[2] > gaps[1] > gaps[0]
+
+
+def test_timeout_from_the_step_decorator_and_retried(store):
+    pipe = wb.Pipeline("timeouts", [wb.Step("nap", slow_by_default, retries=1, backoff=0.01)])
+    t0 = time.perf_counter()
+    result = pipe.run(store)
+    assert time.perf_counter() - t0 < 5  # two attempts of 0.5 s, not 20 s
+    rec = result.steps["nap"]
+    assert rec.status == "FAILED" and rec.attempts == 2
+    assert "timeout of 0.5 s" in rec.error
+    # a per-step setting overrides the decorator's default
+    ok = wb.Pipeline("timeouts", [wb.Step("nap", slow_by_default, params={"seconds": 0.7},
+                                          timeout=5)]).run(store)
+    assert ok.ok and ok.output("nap") == "woke"
+
+
+def test_run_from_a_background_thread_enforces_timeouts(store):
+    """The editor runs pipelines in a thread: no SIGALRM there, the timeout still holds."""
+    pipe = wb.Pipeline("threaded", [
+        wb.Step("a", "identity", params={"value": 1}),
+        wb.Step("slow", "sleep", inputs=["a"], params={"seconds": 30}, timeout=0.5),
+        wb.Step("after", "identity", inputs=["slow"]),
+    ])
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=pipe.run(store)))
+    t0 = time.perf_counter()
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive() and time.perf_counter() - t0 < 10
+    result = box["result"]
+    assert result.statuses() == {"a": "SUCCEEDED", "slow": "FAILED", "after": "CANCELLED"}
+    assert "StepTimeoutError" in result.steps["slow"].error
+
+
+def test_yaml_round_trip_keeps_settings_and_named_inputs(tmp_path):
+    pipe = wb.Pipeline("settings", description="with settings", steps=[
+        wb.Step("a", "identity", params={"value": {"nested": [1, 2]}}, retries=2, backoff=0.5,
+                timeout=10.0, cache=False),
+        wb.Step("b", "identity", inputs={"data": "a"}),
+    ])
+    path = tmp_path / "p.yaml"
+    pipe.to_yaml(str(path))
+    text = path.read_text()
+    assert "retries: 2" in text and "cache: false" in text and "data: a" in text
+    again = wb.Pipeline.from_yaml(str(path))
+    assert again == pipe and again.description == "with settings"
+    a = again.step("a")
+    assert (a.retries, a.backoff, a.timeout, a.cache) == (2, 0.5, 10.0, False)
+    assert a.params == {"value": {"nested": [1, 2]}}
+    assert again.to_yaml() == pipe.to_yaml()
+
+
+def test_lineage_links_the_raw_data_to_the_model(store):
+    result = churn_template().run(store)
+    result.raise_for_status()
+    lin = lineage(store, result.run_id).set_index("step")
+    produced = dict(zip(lin.index, lin["output_hash"]))
+    # every input hash is the output hash of the step that produced it
+    pipe = churn_template()
+    for step in pipe.steps:
+        inputs = lin.loc[step.name, "inputs"]
+        for src in step.input_steps:
+            assert inputs[src] == produced[src], (step.name, src)
+    # the raw file's content hash is recorded on the extract step
+    data_hash = lin.loc["extract", "inputs"]["<data>"]
+    assert len(data_hash) == 64
+    # and the registered model's run is the register step's nested run
+    reg = result.output("register")
+    assert reg["run_id"] == lin.loc["register", "run_id"]
+    assert store.get_run(reg["run_id"])["parent_run_id"] == result.run_id
