@@ -128,6 +128,14 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     page.locator(".wb-pl-history").scroll_into_view_if_needed()
     screenshot(page, "pipelines-history")
 
+    # re-run from a step: the steps before it come from the cache
+    _select(page, "wb-pl-from-step", "b")
+    _click(page, "wb-pl-run")
+    expect(page.locator(".wb-pl-strip .wb-step-cached")).to_have_count(1, timeout=60_000)
+    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(2, timeout=60_000)
+    assert page.locator(".wb-pl-strip .wb-step-cached").inner_text() == "a: CACHED"
+    page.locator(".wb-pl-history .tabulator-row").nth(1).wait_for()
+
     # the step's nested run opens in the Run detail page
     page.locator(".bk-tab", has_text="Step log & output").click()
     page.locator(".wb-pl-open-step button").click()
@@ -138,6 +146,48 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     saved = wb.pipelines.load_pipeline(store, "demo")
     assert saved.version == 1 and saved.edges() == [("a", "b"), ("b", "c")]
     assert saved.step("a").params == {"value": 41}
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(served)
+
+
+def test_template_edit_save_and_diff_versions(app, page):
+    served, _ = app
+    _open(page, f"{served}?page=pipelines")
+    _click(page, "wb-pl-template")
+    page.locator(".wb-message").get_by_text("from the churn template").wait_for()
+    expect(page.locator(".wb-pl-strip .wb-step-status")).to_have_count(8)
+    page.locator(".wb-pl-edges").get_by_text("extract → clean").wait_for()
+    wait_for_idle(page)
+    screenshot(page, "pipelines-template")
+
+    # edit train's model in the form generated from its signature, then save version 2
+    _select(page, "wb-pl-step", "train")
+    page.locator(".wb-pl-form-step[data-step='train']").wait_for()
+    _fill(page, "wb-pl-param-model", "random_forest")
+    _fill(page, "wb-pl-param-n_estimators", "many")  # refused: not an integer
+    _click(page, "wb-pl-apply")
+    page.locator(".wb-error pre").get_by_text("must be an integer, got 'many'").wait_for()
+    _fill(page, "wb-pl-param-n_estimators", "50")
+    _click(page, "wb-pl-apply")
+    page.locator(".wb-message").get_by_text("Updated the parameters of step 'train'").wait_for()
+    page.locator(".wb-pl-summary").get_by_text("unsaved changes").wait_for()
+    _fill(page, "wb-pl-save-message", "random forest")
+    _click(page, "wb-pl-save")
+    page.locator(".wb-message").get_by_text("as version 2").wait_for()
+
+    page.locator(".bk-tab", has_text="Versions & diff").click()
+    _select(page, "wb-pl-va", "1")
+    _select(page, "wb-pl-vb", "2")
+    _click(page, "wb-pl-diff")
+    diff = page.locator(".wb-pl-diff-text")
+    diff.get_by_text("train.params.model").wait_for()
+    assert "'<absent>' -> 'random_forest'" in diff.inner_text()
+    assert "train.params.n_estimators: '<absent>' -> 50" in diff.inner_text()
+    assert page.locator(".wb-pl-versions .tabulator-row").count() == 2
+    wait_for_idle(page)
+    page.locator(".wb-pl-diff-text").scroll_into_view_if_needed()
+    screenshot(page, "pipelines-diff")
     assert_no_console_errors(page)
     assert_offline(page)
     assert_no_server_errors(served)

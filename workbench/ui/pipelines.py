@@ -758,7 +758,8 @@ def _graph_data(pipe: Pipeline | None, statuses: dict[str, str]) -> tuple[dict, 
     """Bokeh column data of nodes and edges, and the plot's (x0, x1, y0, y1)."""
     nodes: dict[str, list] = {k: [] for k in ("name", "x", "y", "colour", "status", "callable",
                                               "label_y", "status_y")}
-    edges: dict[str, list] = {k: [] for k in ("x_start", "y_start", "x_end", "y_end")}
+    edges: dict[str, list] = {k: [] for k in ("x0", "y0", "x1", "y1", "cx0", "cy0", "cx1", "cy1",
+                                              "tip_x", "tip_y")}
     if pipe is None or not pipe.steps:
         return nodes, edges, (-1.0, 1.0, -1.0, 1.0)
     try:
@@ -776,12 +777,22 @@ def _graph_data(pipe: Pipeline | None, statuses: dict[str, str]) -> tuple[dict, 
         nodes["callable"].append(s.ref)
         nodes["label_y"].append(y + 0.07)
         nodes["status_y"].append(y - 0.14)
+    # Edges are cubic Bezier curves from a node's right side to the next one's left side;
+    # an edge that skips layers arcs over the steps between (alternately above and below).
+    arc = 1.0
     for src, dst in pipe.edges():
         (x0, y0), (x1, y1) = pos[src], pos[dst]
-        edges["x_start"].append(x0 + 0.36)
-        edges["y_start"].append(y0)
-        edges["x_end"].append(x1 - 0.36)
-        edges["y_end"].append(y1)
+        sx, sy, ex, ey = x0 + 0.36, y0, x1 - 0.36, y1
+        lift = 0.0
+        if x1 - x0 > 1.0 and y0 == y1:
+            lift, arc = arc * (0.6 + 0.1 * (x1 - x0 - 2)), -arc
+        cx0, cy0, cx1, cy1 = sx + 0.25, sy + lift, ex - 0.25, ey + lift
+        dx, dy = ex - cx1, ey - cy1
+        norm = max((dx * dx + dy * dy) ** 0.5, 1e-9)
+        for key, value in (("x0", sx), ("y0", sy), ("x1", ex), ("y1", ey), ("cx0", cx0),
+                           ("cy0", cy0), ("cx1", cx1), ("cy1", cy1),
+                           ("tip_x", ex - 0.02 * dx / norm), ("tip_y", ey - 0.02 * dy / norm)):
+            edges[key].append(value)
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
     return nodes, edges, (min(xs) - 0.6, max(xs) + 0.6, min(ys) - 0.6, max(ys) + 0.6)
 
@@ -1012,11 +1023,13 @@ class PipelineEditor(pn.viewable.Viewer):
                      min_border=5, outline_line_color=None)
         fig.axis.visible = False
         fig.grid.visible = False
-        if edges["x_start"]:
+        if edges["x0"]:
+            edge_source = ColumnDataSource(edges)
+            fig.bezier("x0", "y0", "x1", "y1", "cx0", "cy0", "cx1", "cy1", source=edge_source,
+                       line_color="#495057", line_width=2)
             fig.add_layout(Arrow(end=VeeHead(size=10, fill_color="#495057", line_color="#495057"),
-                                 source=ColumnDataSource(edges), x_start="x_start",
-                                 y_start="y_start", x_end="x_end", y_end="y_end",
-                                 line_color="#495057", line_width=2))
+                                 source=edge_source, x_start="tip_x", y_start="tip_y",
+                                 x_end="x1", y_end="y1", line_color="#495057", line_width=1))
         rects = fig.rect("x", "y", width=0.72, height=0.5, source=source,
                          fill_color="colour", line_color="#343a40", line_width=1.5,
                          selection_line_color="#0d6efd", selection_line_width=4,
