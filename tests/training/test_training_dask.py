@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
+import distributed  # noqa: F401 - a dependency: if it is missing the tests must fail, not skip
 import pytest
 
 import workbench as wb
 from workbench.training.examples import flaky
 
-distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 
 

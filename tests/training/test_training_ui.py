@@ -69,3 +69,184 @@ def test_cancel_and_bad_settings_show_in_the_model(store):
         metric="score",
     )
     assert not grid.launch() and "no finite grid" in grid.error
+
+
+# -- the dataset / target / family settings of the screen -------------------------------
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import workbench as wb  # noqa: E402
+from workbench.demo import sample_data_dir  # noqa: E402
+from workbench.registry import Registry  # noqa: E402
+from workbench.ui.training import (  # noqa: E402
+    TrainingView,
+    dataset_options,
+    format_values,
+    parse_values,
+)
+
+WINE = str((sample_data_dir() / "wine.parquet").resolve())
+CANCER = str((sample_data_dir() / "breast_cancer.parquet").resolve())
+
+
+def test_the_settings_follow_the_dataset_target_family_and_metric(store):
+    m = TrainingModel(store, dataset=WINE)
+    assert m.target == "target" and m.task == "classification"
+    assert m.target_options[-1] == "target" and "alcohol" in m.target_options
+    assert m.metric == "roc_auc" and m.mode == "max"
+    assert set(m.metric_options) == {"accuracy", "roc_auc", "f1", "log_loss"}
+    assert m.experiment == "training-wine" and m.model_name == "wine-random-forest"
+    assert set(m.space_spec) == {"n_estimators", "max_depth", "min_samples_leaf", "max_features"}
+    assert (m.budget_name, m.budget_min, m.budget_max) == ("n_estimators", 20, 200)
+
+    m.target = "alcohol"  # a numeric column: regression
+    assert m.task == "regression" and m.metric == "r2" and m.mode == "max"
+    m.metric = "rmse"
+    assert m.mode == "min"
+    m.family = "logistic_regression"
+    assert set(m.space_spec) == {"C", "max_iter"} and m.budget_name == "data_fraction"
+    assert m.model_name == "wine-logistic-regression"
+    m.experiment = "mine"
+    m.dataset = CANCER
+    assert m.target == "target" and m.task == "classification" and m.metric == "roc_auc"
+    assert m.experiment == "mine"  # typed by the user: kept
+
+    m.set_dimension("C", low=0.1, high=10.0)
+    assert (m.space_spec["C"]["low"], m.space_spec["C"]["high"]) == (0.1, 10.0)
+    m.set_dimension("max_iter", values="200, 400")
+    assert m.space_spec["max_iter"]["values"] == [200, 400]
+    with pytest.raises(wb.errors.InvalidInputError, match="no dimension"):
+        m.set_dimension("gamma", low=1)
+
+
+def test_choice_values_are_parsed_from_text():
+    assert parse_values("4, 8, None, sqrt, 0.5, true") == [4, 8, None, "sqrt", 0.5, True]
+    assert format_values([4, None, "sqrt"]) == "4, None, sqrt"
+    with pytest.raises(wb.errors.InvalidInputError, match="at least one value"):
+        parse_values(" , ")
+
+
+def test_dataset_options_are_the_samples_and_store_files_that_still_exist(store, tmp_path):
+    csv = tmp_path / "mine.csv"
+    pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, 0, 1]}).to_csv(csv, index=False)
+    gone = tmp_path / "gone.csv"
+    pd.DataFrame({"a": [1]}).to_csv(gone, index=False)
+    with wb.start_run(experiment="data", store=store) as run:
+        run.log_dataset(csv, name="mine")
+        run.log_dataset(gone, name="gone")
+        run.log_dataset(pd.DataFrame({"b": [1]}), name="in-memory")
+    gone.unlink()
+    options = dataset_options(store)
+    labels = list(options)
+    assert labels[:4] == ["churn (sample)", "breast_cancer (sample)", "wine (sample)",
+                          "diabetes (sample)"]
+    assert options["mine (store: mine.csv)"] == str(csv.resolve())
+    assert not any("gone" in label or "in-memory" in label for label in labels)
+    m = TrainingModel(store, dataset=str(csv))
+    assert m.target_options == ["a", "y"] and m.target == "y"
+
+
+def test_a_dataset_sweep_shows_best_trials_compares_them_and_registers_the_best(store):
+    m = TrainingModel(store, dataset=CANCER, family="logistic_regression", n_trials=3, n_jobs=1)
+    assert m.launch(), m.error
+    m.wait(120)
+    assert (m.status, m.finished, m.failed) == ("FINISHED", 3, 0)
+    sweep_run = store.get_run(m.sweep_run_id)
+    assert sweep_run["experiment"] == "training-breast_cancer"
+    assert sweep_run["run_name"] == "sweep-logistic_regression"
+    best = m.best_table()
+    assert [c for c in best.columns if c != "run_id"][:3] == ["trial", "roc_auc", "seconds"]
+    assert "dataset" not in best and "family" not in best and "C" in best and "accuracy" in best
+    assert list(best["roc_auc"]) == sorted(best["roc_auc"], reverse=True)
+    assert best["run_id"].iloc[0] == m.best_run_id
+    assert m.compare_ids() == list(best["run_id"])
+    frame = m.chart_frame()
+    assert list(frame["best"]) == list(frame["value"].cummax())
+    import holoviews as hv
+
+    assert isinstance(m.chart(), hv.Overlay)
+
+    version = m.register_best()
+    assert version.version == 1 and version.run_id == m.best_run_id
+    assert m.message.startswith("Registered breast-cancer-logistic-regression version 1")
+    assert Registry(store).get_version("breast-cancer-logistic-regression", 1).run_id == (
+        m.best_run_id
+    )
+    m.model_name = "not a/name"
+    assert m.register_best() is None and "could not register the best model" in m.error
+
+
+def test_halving_from_the_screen_leaves_the_budget_to_the_strategy(store):
+    m = TrainingModel(store, dataset=CANCER, family="logistic_regression", strategy="halving",
+                      n_trials=3, n_jobs=1, budget_min=0.3, budget_max=0.9)
+    train, spec, datasets = m.build_space()
+    assert train.endswith("tabular:train_tabular") and "data_fraction" not in spec
+    assert spec["family"]["values"] == ["logistic_regression"] and datasets == {
+        "breast_cancer": CANCER
+    }
+    assert m.launch(), m.error
+    m.wait(120)
+    assert m.status == "FINISHED" and sorted(m.results["budget"].unique()) == [0.3, 0.9]
+    assert m.best_table()["rung"].iloc[0] == 1  # the best is from the last rung
+
+
+def test_a_reopened_screen_follows_the_running_sweep_and_can_cancel_it(store):
+    first = TrainingModel(
+        store,
+        train="workbench.training.examples:sleepy",
+        space_spec={"x": {"type": "float_range", "low": 0, "high": 1, "log": False},
+                    "sleep": {"type": "choice", "values": [0.3]}},
+        n_trials=30, n_jobs=1, metric="score", strategy="random", experiment="bg",
+    )
+    assert first.launch()
+    handle = first.sweep
+    del first  # the tab is closed: the sweep goes on
+    again = TrainingModel(store)
+    assert again.attach_running()
+    assert again.sweep is handle and again.is_running and again.sweep_run_id == handle.run_id
+    assert (again.metric, again.experiment, again.n_trials) == ("score", "bg", 30)
+    again.cancel()
+    again.wait(30)
+    assert again.status == "KILLED" and again.killed >= 25 and not again.is_running
+    assert not TrainingModel(store).attach_running()  # nothing runs any more
+
+
+def test_a_finished_sweep_is_shown_from_the_store_with_its_settings(store):
+    m = TrainingModel(store, dataset=WINE, family="gradient_boosting", n_trials=2, n_jobs=1)
+    assert m.launch(), m.error
+    m.wait(120)
+    other = TrainingModel(store)
+    assert other.attach(m.sweep_run_id)
+    assert type(other.sweep).__name__ == "SweepRecord"  # not running here any more
+    assert (other.dataset, other.target, other.family) == (WINE, "target", "gradient_boosting")
+    assert set(other.space_spec) == set(m.space_spec)
+    assert (other.status, other.finished, other.best_run_id) == ("FINISHED", 2, m.best_run_id)
+    assert not other.attach("no-such-run") and "no sweep run" in other.error
+
+
+def test_the_view_launches_polls_and_opens_and_compares_runs(store):
+    opened, compared = [], []
+    view = TrainingView(store, on_open=opened.append, on_compare=compared.append)
+    m = view.model
+    assert m.dataset.endswith("churn.parquet") and view._intro.visible
+    view._dataset.value = CANCER
+    assert m.dataset == CANCER and view._target.value == "target"
+    view._family.value = "logistic_regression"
+    assert [row.css_classes[-1] for row in view._space.objects] == ["wb-dim-C", "wb-dim-max_iter"]
+    view._n_trials.value, view._n_jobs.value = 3, 1
+    view._on_launch()
+    assert m.is_running and view._cancel.disabled is False and view._launch.disabled
+    m.wait(120)
+    view._tick()
+    assert m.status == "FINISHED" and view._callback is None  # polling stopped
+    assert not view._intro.visible and view._chart_box.visible and view._actions.visible
+    assert "FINISHED" in view._status.object and view._progress.value == 100
+    assert len(view._best.value) == 3
+
+    class Click:
+        row = 0
+
+    view._on_best_click(Click())
+    assert opened == [m.best_run_id]
+    view._on_compare()
+    assert compared == [m.compare_ids()]

@@ -185,7 +185,7 @@ class TrainingModel(param.Parameterized):
         self._auto_experiment = self.experiment == "Default"
         if self.dataset:
             self._on_dataset()
-            self._on_family(keep_space="space_spec" in params)
+            self._on_family(keep_space="space_spec" in params, keep=set(params))
 
     # -- settings logic -------------------------------------------------------
     @param.depends("dataset", watch=True)
@@ -240,13 +240,14 @@ class TrainingModel(param.Parameterized):
             self.mode = modes[self.metric]
 
     @param.depends("family", watch=True)
-    def _on_family(self, keep_space: bool = False) -> None:
+    def _on_family(self, keep_space: bool = False, keep: set[str] | None = None) -> None:
         if not self.dataset:
             return
         if not keep_space:
             self.space_spec = tabular.default_space(self.family)
         name, low, high = tabular.BUDGETS[self.family]
-        self.param.update(budget_name=name, budget_min=low, budget_max=high)
+        budget = {"budget_name": name, "budget_min": low, "budget_max": high}
+        self.param.update(**{k: v for k, v in budget.items() if k not in (keep or set())})
         self._default_name()
 
     def _default_name(self) -> None:
@@ -590,36 +591,36 @@ class TrainingView(pn.viewable.Viewer):
         self._best_ids: list[str] = []
 
         # -- settings widgets
-        self._dataset = pn.widgets.Select(name="Dataset", options=m.dataset_options,
+        self._dataset = pn.widgets.Select(label="Dataset", options=m.dataset_options,
                                           value=m.dataset or None, sizing_mode="stretch_width",
                                           css_classes=["wb-dataset"])
-        self._target = pn.widgets.Select(name="Target column", options=m.target_options,
+        self._target = pn.widgets.Select(label="Target column", options=m.target_options,
                                          value=m.target or None, sizing_mode="stretch_width",
                                          css_classes=["wb-target"])
         self._task = pn.pane.Markdown("", margin=(0, 10), css_classes=["wb-task"])
         self._family = pn.widgets.Select(
-            name="Model family", options={v: k for k, v in tabular.FAMILIES.items()},
+            label="Model family", options={v: k for k, v in tabular.FAMILIES.items()},
             value=m.family, sizing_mode="stretch_width", css_classes=["wb-family"],
         )
         self._space = pn.Column(sizing_mode="stretch_width", css_classes=["wb-space"], margin=0)
-        self._strategy = pn.widgets.Select(name="Strategy", options=list(STRATEGIES),
+        self._strategy = pn.widgets.Select(label="Strategy", options=list(STRATEGIES),
                                            value=m.strategy, width=130, css_classes=["wb-strategy"])
         self._budget = pn.pane.Markdown("", margin=(0, 10), css_classes=["wb-budget"])
-        self._n_trials = pn.widgets.IntInput(name="Trials", value=m.n_trials, start=1, end=10_000,
+        self._n_trials = pn.widgets.IntInput(label="Trials", value=m.n_trials, start=1, end=10_000,
                                              width=100, css_classes=["wb-n-trials"])
-        self._n_jobs = pn.widgets.IntInput(name="Parallel jobs", value=m.n_jobs, start=1, end=64,
+        self._n_jobs = pn.widgets.IntInput(label="Parallel jobs", value=m.n_jobs, start=1, end=64,
                                            width=100, css_classes=["wb-n-jobs"])
-        self._metric = pn.widgets.Select(name="Metric", options=m.metric_options or [m.metric],
+        self._metric = pn.widgets.Select(label="Metric", options=m.metric_options or [m.metric],
                                          value=m.metric, width=130, css_classes=["wb-metric"])
-        self._mode = pn.widgets.Select(name="Goal", options={"maximise": "max", "minimise": "min"},
+        self._mode = pn.widgets.Select(label="Goal", options={"maximise": "max", "minimise": "min"},
                                        value=m.mode, width=110, css_classes=["wb-mode"])
-        self._seed = pn.widgets.IntInput(name="Seed", value=m.seed, start=0, width=90)
-        self._experiment = pn.widgets.TextInput(name="Experiment", value=m.experiment,
+        self._seed = pn.widgets.IntInput(label="Seed", value=m.seed, start=0, width=90)
+        self._experiment = pn.widgets.TextInput(label="Experiment", value=m.experiment,
                                                 sizing_mode="stretch_width",
                                                 css_classes=["wb-experiment"])
-        self._launch = pn.widgets.Button(name="Launch sweep", button_type="primary", width=140,
+        self._launch = pn.widgets.Button(label="Launch sweep", color="primary", width=140,
                                          css_classes=["wb-launch"])
-        self._cancel = pn.widgets.Button(name="Cancel", button_type="danger", width=100,
+        self._cancel = pn.widgets.Button(label="Cancel", color="danger", width=100,
                                          disabled=True, css_classes=["wb-cancel-sweep"])
         self._launch.on_click(lambda e: self._on_launch())
         self._cancel.on_click(lambda e: self._on_cancel())
@@ -657,13 +658,13 @@ class TrainingView(pn.viewable.Viewer):
         self._best.on_click(self._on_best_click)
         self._best_title = pn.pane.HTML("", margin=(10, 10, 0, 10), visible=False,
                                         sizing_mode="stretch_width")
-        self._compare_btn = pn.widgets.Button(name="Compare best", button_type="primary",
+        self._compare_btn = pn.widgets.Button(label="Compare best", color="primary",
                                               width=130, css_classes=["wb-compare-best"])
-        self._open_btn = pn.widgets.Button(name="Open best run", width=130,
+        self._open_btn = pn.widgets.Button(label="Open best run", width=130,
                                            css_classes=["wb-open-best"])
-        self._name = pn.widgets.TextInput(name="Model name", value=m.model_name, width=220,
+        self._name = pn.widgets.TextInput(label="Model name", value=m.model_name, width=220,
                                           css_classes=["wb-model-name"])
-        self._register = pn.widgets.Button(name="Register best model", button_type="success",
+        self._register = pn.widgets.Button(label="Register best model", color="success",
                                            width=170, css_classes=["wb-register-best"])
         self._compare_btn.on_click(lambda e: self._on_compare())
         self._open_btn.on_click(lambda e: m.best_run_id and self._open(m.best_run_id))
@@ -851,14 +852,14 @@ class TrainingView(pn.viewable.Viewer):
         label = pn.pane.Markdown(f"`{name}`", width=130, margin=(18, 5, 0, 10))
         kind = spec.get("type")
         if kind == "choice":
-            box = pn.widgets.TextInput(name="values (comma separated)",
+            box = pn.widgets.TextInput(label="values (comma separated)",
                                        value=format_values(spec.get("values", [])), width=230)
             box.param.watch(lambda e: self._set_dim(name, values=e.new), "value")
             return pn.Row(label, box, css_classes=["wb-dim", f"wb-dim-{name}"])
         Input = pn.widgets.IntInput if kind == "int_range" else pn.widgets.FloatInput
-        low = Input(name="low", value=spec.get("low"), width=85)
-        high = Input(name="high", value=spec.get("high"), width=85)
-        log = pn.widgets.Checkbox(name="log", value=bool(spec.get("log")), width=50,
+        low = Input(label="low", value=spec.get("low"), width=85)
+        high = Input(label="high", value=spec.get("high"), width=85)
+        log = pn.widgets.Checkbox(label="log", value=bool(spec.get("log")), width=50,
                                   margin=(30, 5, 0, 5))
         low.param.watch(lambda e: self._set_dim(name, low=e.new), "value")
         high.param.watch(lambda e: self._set_dim(name, high=e.new), "value")
