@@ -103,6 +103,7 @@ READ_ONLY = {
     "list_versions",
     "load_model",
     "pending_requests",
+    "request_evidence",
     "resolve",
     "role",
     "role_of",
