@@ -60,10 +60,12 @@ def _add_step(page, name, builtin="identity"):
     page.locator(".wb-message").get_by_text(f"Added step '{name}'").wait_for()
 
 
-def _connect(page, src, dst):
+def _connect(page, src, dst, ok=True):
     _select(page, "wb-pl-from", src)
     _select(page, "wb-pl-to", dst)
     _click(page, "wb-pl-connect")
+    if ok:
+        page.locator(".wb-message").get_by_text(f"Connected {src} -> {dst}.").wait_for()
 
 
 def test_build_refuse_cycle_save_run_and_turn_green(app, page):
@@ -91,7 +93,7 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     screenshot(page, "pipelines-built")
 
     # a cycle is refused in place, naming its steps; the graph is unchanged
-    _connect(page, "c", "a")
+    _connect(page, "c", "a", ok=False)
     error = page.locator(".wb-error").filter(has_text="dependency cycle")
     error.wait_for()
     text = error.locator("pre").inner_text()
@@ -99,16 +101,29 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     assert edges.inner_text() == "a → b, b → c"  # the graph is unchanged
     screenshot(page, "pipelines-cycle-refused")
 
-    # save, then run and see every step turn green
+    # a slow last step, so the run can be watched
+    _add_step(page, "nap", "sleep")
+    _connect(page, "c", "nap")
+    page.locator(".wb-pl-form-step[data-step='nap']").wait_for()
+    _fill(page, "wb-pl-param-seconds", "2.5")
+    _click(page, "wb-pl-apply")
+    page.locator(".wb-message").get_by_text("Updated the parameters of step 'nap'").wait_for()
+
+    # save, then run and watch every step turn green
     _fill(page, "wb-pl-save-message", "first version")
     _click(page, "wb-pl-save")
     page.locator(".wb-message").get_by_text("as version 1").wait_for()
     assert page.locator(".wb-error").filter(has_text="cycle").is_visible() is False
-    _click(page, "wb-pl-run")
-    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(3, timeout=60_000)
+    page.locator(".wb-pl-run button").click()
+    running = page.locator(".wb-pl-strip .wb-step-running")
+    expect(running).to_have_count(1, timeout=20_000)  # the colours change while it runs
+    assert running.inner_text() == "nap: RUNNING"
+    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(3)
+    screenshot(page, "pipelines-running")
+    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(4, timeout=60_000)
     page.locator(".wb-message").get_by_text("finished in").wait_for(timeout=30_000)
     wait_for_idle(page)
-    assert page.locator(".wb-pl-strip .wb-step-status").count() == 3
+    assert page.locator(".wb-pl-strip .wb-step-status").count() == 4
     screenshot(page, "pipelines-run-finished")
 
     # a step's output and log a click away; the run history has a duration per step
@@ -122,7 +137,7 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     page.locator(".wb-pl-log").scroll_into_view_if_needed()
     screenshot(page, "pipelines-step-detail")
     page.locator(".bk-tab", has_text="Run history").click()
-    page.locator(".wb-pl-history .tabulator-col-title", has_text="c (s)").wait_for()
+    page.locator(".wb-pl-history .tabulator-col-title", has_text="nap (s)").wait_for()
     assert page.locator(".wb-pl-history .tabulator-row").count() == 1
     wait_for_idle(page)
     page.locator(".wb-pl-history").scroll_into_view_if_needed()
@@ -132,7 +147,7 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     _select(page, "wb-pl-from-step", "b")
     _click(page, "wb-pl-run")
     expect(page.locator(".wb-pl-strip .wb-step-cached")).to_have_count(1, timeout=60_000)
-    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(2, timeout=60_000)
+    expect(page.locator(".wb-pl-strip .wb-step-succeeded")).to_have_count(3, timeout=60_000)
     assert page.locator(".wb-pl-strip .wb-step-cached").inner_text() == "a: CACHED"
     page.locator(".wb-pl-history .tabulator-row").nth(1).wait_for()
 
@@ -144,7 +159,7 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
 
     store = wb.Store(path)
     saved = wb.pipelines.load_pipeline(store, "demo")
-    assert saved.version == 1 and saved.edges() == [("a", "b"), ("b", "c")]
+    assert saved.version == 1 and saved.edges() == [("a", "b"), ("b", "c"), ("c", "nap")]
     assert saved.step("a").params == {"value": 41}
     assert_no_console_errors(page)
     assert_offline(page)
