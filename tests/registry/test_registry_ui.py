@@ -165,3 +165,13 @@ def test_governance_from_the_screen(store, reg, make_run):
     assert m.cancel_request() is True and m.inbox.empty
     actions = reg.audit_log("churn")["action"].tolist()
     assert actions == ["register", "gate", "describe", "tag", "gate", "request", "cancel"]
+
+
+def test_header_says_who_acts_and_why(store, reg, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_USER", "carol")
+    view = RegistryView(store)
+    assert "Acting as **carol** (role: **viewer**)" in view._header.object
+    assert "from WORKBENCH_USER" in view._header.object
+    monkeypatch.delenv("WORKBENCH_USER")
+    assert "operating-system user" in RegistryView(store)._header.object
+    assert "given to the screen" in RegistryView(store, user="bob")._header.object

@@ -28,6 +28,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +92,7 @@ class RegistryModel(param.Parameterized):
 
     store = param.ClassSelector(class_=Store, allow_refs=False)
     user = param.String(default="")
+    user_source = param.String(default="", doc="where the acting user comes from")
     role = param.String(default="")
     models = param.DataFrame(default=None, doc="registered models with their versions per stage")
     model_name = param.String(default="", doc="the registered model shown")
@@ -116,6 +118,12 @@ class RegistryModel(param.Parameterized):
         super().__init__(store=store, **params)
         self.registry = Registry(store, user=user)
         self.user = self.registry.user
+        if user is not None:
+            self.user_source = "given to the screen"
+        elif os.environ.get("WORKBENCH_USER"):
+            self.user_source = "from WORKBENCH_USER"
+        else:
+            self.user_source = "the operating-system user; set WORKBENCH_USER to act as another"
         self.refresh()
 
     # -- loading ---------------------------------------------------------
@@ -1125,8 +1133,8 @@ class RegistryView(pn.viewable.Viewer):
     def _sync_models(self) -> None:
         m = self.model
         self._header.object = (
-            f"Acting as **{html.escape(m.user)}** (role: **{m.role}**) — the user comes from "
-            "`WORKBENCH_USER`."
+            f"Acting as **{html.escape(m.user)}** (role: **{m.role}**) — "
+            f"{html.escape(m.user_source)}."
         )
         self._models.value = m.models if m.models is not None else pd.DataFrame()
         self._users.value = m.users if m.users is not None else pd.DataFrame()
