@@ -281,3 +281,27 @@ def test_empty_store_shows_how_to_start(serve_app, open_page, tmp_path):
     page.get_by_text("0 pending requests").wait_for()
     screenshot(page, "registry-empty")
     _check_page(page, app)
+
+
+def test_stage_history_timeline_shows_every_stage(serve_app, open_page, store_path):
+    store = wb.Store(store_path)
+    alice, bob = wb.Registry(store, user="alice"), wb.Registry(store, user="bob")
+    for version in (1, 2):
+        bob.approve(alice.request_transition("churn", version, "Staging").id, comment="ok")
+    bob.approve(alice.request_transition("churn", 1, "Production").id, comment="go")
+    bob.approve(alice.request_transition("churn", 2, "Production").id, comment="better")
+    assert alice.get_version("churn", 1).stage == "Archived"  # archived by the approval
+    store.close()
+
+    app = _serve(serve_app, store_path, "alice")
+    page = open_page(viewport=(1280, 1100))
+    _open_registry(page, app)
+    page.locator(".wb-models .tabulator-cell", has_text="v2").first.wait_for()
+    _tab(page, "Stage history")
+    _visible(page, ".wb-timeline canvas").first.wait_for()
+    cells = _visible(page, ".wb-history .tabulator-cell[tabulator-field='stage']")
+    cells.filter(has_text="Archived").first.wait_for()
+    stages = set(cells.all_inner_texts())
+    assert stages == {"None", "Staging", "Production", "Archived"}
+    screenshot(page, "registry-timeline-all-stages")
+    _check_page(page, app)
