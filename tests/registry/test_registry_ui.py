@@ -175,3 +175,27 @@ def test_header_says_who_acts_and_why(store, reg, monkeypatch):
     monkeypatch.delenv("WORKBENCH_USER")
     assert "operating-system user" in RegistryView(store)._header.object
     assert "given to the screen" in RegistryView(store, user="bob")._header.object
+
+
+def test_compare_checked_versions_and_keep_production(store, reg, reg_bob, make_run):
+    runs = [make_run(auc=0.9), make_run(auc=0.92)]
+    for run_id in runs:
+        reg.register_model("churn", run_id=run_id)
+    compared = []
+    view = RegistryView(store, on_compare=compared.append)
+    view._versions.selection = [0, 1]
+    view._on_compare_click(None)
+    assert compared == [runs]
+    # promote both; the second request keeps the first in Production
+    m = view.model
+    bob = RegistryModel(store, user="bob")
+    for version, keep in ((1, False), (2, True)):
+        for stage in ("Staging", "Production"):
+            archive = not (keep and stage == "Production")
+            assert m.request_transition(version, stage, "go", archive_existing=archive)
+            bob.refresh()
+            bob.select_request(int(bob.inbox["request_id"].iloc[0]))
+            bob.comment = "ok"
+            assert bob.approve(), bob.error
+    assert reg.list_versions("churn")["stage"].tolist() == ["Production", "Production"]
+    assert bob.models.set_index("name").loc["churn", "Production"] == "v1, v2"
