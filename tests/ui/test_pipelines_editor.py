@@ -44,6 +44,10 @@ def test_empty_store_then_new_from_template(store):
     # a second template does not overwrite the first
     assert m.new_from_template()
     assert m.names == ["churn", "churn-2"] and m.pipeline_name == "churn-2"
+    # switching pipelines: version 1 of "churn" is its latest, so nothing is unsaved
+    assert m.set_params("train", {"model": "random_forest"}) and m.save() == 2
+    assert m.load("churn", 1) and not m.dirty and m.saved_version == 1
+    assert m.load("churn-2", 1) and m.dirty  # an older version: saving makes a new one
     # a new model on the same store opens the first saved pipeline
     assert PipelineEditorModel(store).pipeline_name == "churn"
 

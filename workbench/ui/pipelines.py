@@ -279,7 +279,7 @@ class PipelineEditorModel(param.Parameterized):
             self.pipeline_name = name
             self.pipeline = pipe
             self.saved_version = pipe.version
-            self.dirty = version is not None and version != self._latest_version()
+            self.dirty = version is not None and version != self._latest_version(name)
             self.selected = pipe.step_names[0] if pipe.step_names else ""
             self.revision += 1
         self._load_versions()
@@ -496,14 +496,12 @@ class PipelineEditorModel(param.Parameterized):
         return self.pipeline.to_yaml() if self.pipeline is not None else ""
 
     # -- versions ---------------------------------------------------------------------------------
-    def _latest_version(self) -> int | None:
-        if self.versions is None or self.versions.empty:
-            try:
-                df = papi.list_versions(self.store, self.pipeline_name)
-            except Exception:
-                return None
-            return int(df["version"].max()) if len(df) else None
-        return int(self.versions["version"].max())
+    def _latest_version(self, name: str | None = None) -> int | None:
+        try:
+            df = papi.list_versions(self.store, name or self.pipeline_name)
+        except Exception:
+            return None
+        return int(df["version"].max()) if len(df) else None
 
     def _load_versions(self) -> None:
         try:
