@@ -199,3 +199,14 @@ def test_compare_checked_versions_and_keep_production(store, reg, reg_bob, make_
             assert bob.approve(), bob.error
     assert reg.list_versions("churn")["stage"].tolist() == ["Production", "Production"]
     assert bob.models.set_index("name").loc["churn", "Production"] == "v1, v2"
+
+
+def test_refresh_shows_what_other_users_did(store, reg, make_run):
+    reg.register_model("churn", run_id=make_run())
+    reg.grant("bob", "approver")
+    view = RegistryView(store, user="bob")
+    assert view._inbox.value.empty
+    reg.request_transition("churn", 1, "Staging", comment="from another session")
+    assert view._inbox.value.empty  # nothing changes by itself ...
+    view._refresh.clicks += 1  # ... until Refresh
+    assert view._inbox.value["comment"].tolist() == ["from another session"]

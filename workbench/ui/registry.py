@@ -638,6 +638,10 @@ class RegistryView(pn.viewable.Viewer):
         )
         m.param.watch(self._sync_message, "message")
         self._header = pn.pane.Markdown("", css_classes=["wb-acting"], margin=(0, 10))
+        self._refresh = pn.widgets.Button(
+            label="Refresh", width=90, css_classes=["wb-refresh"], align="center"
+        )
+        self._refresh.on_click(lambda e: self._on_refresh())
         table = dict(
             disabled=True,
             show_index=False,
@@ -1040,6 +1044,14 @@ class RegistryView(pn.viewable.Viewer):
         self._message.object = event.new
         self._message.visible = bool(event.new)
 
+    def _on_refresh(self) -> None:
+        # what other users did since the page was opened: new requests, decisions, versions
+        m = self.model
+        m.error = m.message = ""
+        m.refresh()
+        self._shown_history = None
+        self._sync()
+
     def _sync_feedback(self, *events: Any) -> None:
         # the error of an action, next to the buttons that caused it (the banner is far above)
         m = self.model
@@ -1328,7 +1340,7 @@ class RegistryView(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            self._header,
+            pn.Row(self._header, self._refresh, sizing_mode="stretch_width"),
             self._errors,
             self._message,
             self._tabs,
