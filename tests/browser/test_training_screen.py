@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 from browser_harness import (
     assert_no_console_errors,
     assert_offline,
@@ -18,6 +17,7 @@ from browser_harness import (
     wait_for_idle,
     wait_for_panel,
 )
+from playwright.sync_api import expect
 
 APP = "apps/workbench_app.py"
 

@@ -250,3 +250,17 @@ def test_the_view_launches_polls_and_opens_and_compares_runs(store):
     assert opened == [m.best_run_id]
     view._on_compare()
     assert compared == [m.compare_ids()]
+
+
+@pytest.mark.parametrize("strategy", ["grid", "tpe"])
+def test_grid_and_tpe_sweeps_run_from_the_screen_settings(store, strategy):
+    m = TrainingModel(store, dataset=CANCER, family="logistic_regression", strategy=strategy,
+                      n_trials=3, n_jobs=1)
+    assert m.launch(), m.error
+    m.wait(120)
+    assert (m.status, m.finished) == ("FINISHED", 3)
+    assert store.get_run(m.sweep_run_id)["params"]["strategy"] == strategy
+    c_values = m.results["params.C"]
+    if strategy == "grid":  # the family's grid: C at 6 log-spaced points, the first 3 run
+        assert list(c_values) == pytest.approx([0.001, 0.01, 0.1])
+    assert c_values.nunique() == 3

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import html
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
