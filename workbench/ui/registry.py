@@ -1315,7 +1315,7 @@ class RegistryView(pn.viewable.Viewer):
             }
         )
         for col in metrics.columns[1:]:
-            metrics[col] = metrics[col].map(format_value)
+            metrics[col] = [format_value(v) or "—" for v in metrics[col]]
         self._metrics.value = metrics
         self._sigdiff.value = ev["signature_diff"].fillna("—")
         gates = m.gates.copy() if m.gates is not None else pd.DataFrame(columns=_GATE_COLUMNS)
@@ -1329,11 +1329,11 @@ class RegistryView(pn.viewable.Viewer):
         else:
             gates = pd.DataFrame(
                 {
-                    "rule": ["(no gates for this stage)"],
+                    "rule": ["—"],
                     "kind": [""],
                     "passed": [""],
                     "value": [""],
-                    "message": [""],
+                    "message": ["no gates apply to this stage"],
                 }
             )
         self._gates.value = gates
