@@ -129,8 +129,8 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     # a step's output and log a click away; the run history has a duration per step
     _select(page, "wb-pl-step", "c")
     page.locator(".wb-pl-form-step[data-step='c']").wait_for()
+    expect(page.locator(".wb-pl-detail-table td").first).to_have_text("c")
     page.locator(".wb-pl-detail-table td", has_text="SUCCEEDED").wait_for()
-    assert page.locator(".wb-pl-detail-table td").first.inner_text() == "c"
     page.locator(".wb-pl-output").get_by_text("41").wait_for()
     page.locator(".wb-pl-open-step button").wait_for()
     wait_for_idle(page)

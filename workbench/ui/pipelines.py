@@ -853,7 +853,7 @@ class PipelineEditor(pn.viewable.Viewer):
             css_classes=["wb-pl-add-callable"])
         self._add_inputs = pn.widgets.MultiChoice(label="Takes outputs of", options=[], width=200,
                                                   css_classes=["wb-pl-add-inputs"])
-        self._add = pn.widgets.Button(label="Add step", button_type="primary", width=200,
+        self._add = pn.widgets.Button(label="Add step", color="primary", width=200,
                                       css_classes=["wb-pl-add"])
         self._add.on_click(self._on_add)
         add_card = pn.Column(pn.pane.Markdown("#### Add a step", margin=(0, 10)), self._add_name,
@@ -866,7 +866,7 @@ class PipelineEditor(pn.viewable.Viewer):
         self._to = pn.widgets.Select(label="To", options=[], width=200, css_classes=["wb-pl-to"])
         self._argument = pn.widgets.TextInput(label="As argument (optional)", width=200,
                                               css_classes=["wb-pl-argument"])
-        self._connect = pn.widgets.Button(label="Connect", button_type="primary", width=90,
+        self._connect = pn.widgets.Button(label="Connect", color="primary", width=90,
                                           css_classes=["wb-pl-connect"])
         self._connect.on_click(lambda e: m.connect(self._from.value, self._to.value,
                                                    self._argument.value))
@@ -882,11 +882,11 @@ class PipelineEditor(pn.viewable.Viewer):
         self._step = pn.widgets.Select(label="Step", options=[], width=200,
                                        css_classes=["wb-pl-step"])
         self._step.param.watch(self._on_step_pick, "value")
-        self._delete = pn.widgets.Button(label="Delete step", button_type="danger", width=100,
+        self._delete = pn.widgets.Button(label="Delete step", color="danger", width=100,
                                          align="end", css_classes=["wb-pl-delete"])
         self._delete.on_click(lambda e: m.delete_step(m.selected))
         self._form = pn.Column(sizing_mode="stretch_width", css_classes=["wb-pl-form"])
-        self._apply = pn.widgets.Button(label="Apply parameters", button_type="primary", width=150,
+        self._apply = pn.widgets.Button(label="Apply parameters", color="primary", width=150,
                                         css_classes=["wb-pl-apply"])
         self._apply.on_click(self._on_apply)
         step_card = pn.Column(pn.pane.Markdown("#### Step parameters", margin=(0, 10)),
@@ -897,7 +897,7 @@ class PipelineEditor(pn.viewable.Viewer):
         # save and run
         self._save_message = pn.widgets.TextInput(label="Version message", width=200,
                                                   css_classes=["wb-pl-save-message"])
-        self._save = pn.widgets.Button(label="Save version", button_type="success", width=200,
+        self._save = pn.widgets.Button(label="Save version", color="success", width=200,
                                        css_classes=["wb-pl-save"])
         self._save.on_click(lambda e: m.save(self._save_message.value))
         self._from_step = pn.widgets.Select(label="Run from step", options={"(all steps)": ""},
@@ -906,7 +906,7 @@ class PipelineEditor(pn.viewable.Viewer):
                                           css_classes=["wb-pl-force"])
         self._n_jobs = pn.widgets.IntInput(label="Parallel steps (n_jobs)", value=1, start=1,
                                            end=16, width=200, css_classes=["wb-pl-n-jobs"])
-        self._run = pn.widgets.Button(label="Run", button_type="primary", width=200,
+        self._run = pn.widgets.Button(label="Run", color="primary", width=200,
                                       css_classes=["wb-pl-run"])
         self._run.on_click(self._on_run)
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
