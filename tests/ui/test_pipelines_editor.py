@@ -268,3 +268,13 @@ def test_view_on_an_empty_store_offers_the_template(store):
 def test_status_colours():
     assert step_colour("SUCCEEDED") != step_colour("FAILED") != step_colour(None)
     assert step_colour("unheard of") == STEP_COLOURS[None]
+
+
+def test_reload_shows_a_run_made_elsewhere(store):
+    m = chain_model(store)
+    m.save()
+    assert m.statuses == {}
+    load_pipeline(store, "demo").run(store)  # e.g. from a script or the CLI
+    m.reload()
+    assert m.statuses == {"a": "SUCCEEDED", "b": "SUCCEEDED", "c": "SUCCEEDED"}
+    assert len(m.history) == 1

@@ -286,6 +286,14 @@ class PipelineEditorModel(param.Parameterized):
         self.show_latest_run()
         return True
 
+    def reload(self) -> None:
+        """Re-read the saved pipelines and the latest run (e.g. one started elsewhere)."""
+        self.refresh()
+        if self.running or not self.pipeline_name or self.pipeline_name not in self.names:
+            return
+        self._load_versions()
+        self.show_latest_run()
+
     def new_from_template(self, name: str = "churn") -> bool:
         """Save the lifecycle template (extract -> ... -> register) as a new pipeline and edit it."""
         name = (name or "churn").strip()
@@ -834,6 +842,9 @@ class PipelineEditor(pn.viewable.Viewer):
         self._new = pn.widgets.Button(label="New empty", width=100, align="end",
                                       css_classes=["wb-pl-new"])
         self._new.on_click(lambda e: m.new_pipeline(self._new_name.value))
+        self._reload = pn.widgets.Button(label="Refresh", width=90, align="end",
+                                         css_classes=["wb-pl-refresh"])
+        self._reload.on_click(lambda e: m.reload())
         self._title = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-pl-title"],
                                    margin=(5, 10))
 
@@ -977,7 +988,7 @@ class PipelineEditor(pn.viewable.Viewer):
             alert_type="info", sizing_mode="stretch_width", css_classes=["wb-pl-none"])
         # messages sit between the graph and the forms: refusals show where the user edits
         self._layout = pn.Column(
-            pn.Row(self._pick, self._template, self._new_name, self._new),
+            pn.Row(self._pick, self._reload, self._template, self._new_name, self._new),
             self._empty, self._graph_block, self._errors, self._message, self._editor,
             sizing_mode="stretch_width", css_classes=["wb-pipelines"],
         )
@@ -1214,8 +1225,19 @@ class PipelineEditor(pn.viewable.Viewer):
                 f"{html.escape(n)}: {html.escape(status or 'not run')}</span>")
         run = f" (run {short_id(m.status_run_id)})" if m.status_run_id else ""
         live = " — running…" if m.running else ""
-        self._strip.object = (f"<div>Step status{run}{live}: {''.join(badges)}</div>"
-                              if badges else "")
+        legend = " ".join(
+            f"<span style='display:inline-block;width:10px;height:10px;background:{colour};"
+            f"border:1px solid #adb5bd;margin:0 3px 0 8px'></span>{label}"
+            for label, colour in (("succeeded", STEP_COLOURS["SUCCEEDED"]),
+                                  ("cached", STEP_COLOURS["CACHED"]),
+                                  ("running", STEP_COLOURS["RUNNING"]),
+                                  ("failed", STEP_COLOURS["FAILED"]),
+                                  ("cancelled", STEP_COLOURS["CANCELLED"]),
+                                  ("killed", STEP_COLOURS["KILLED"]),
+                                  ("not run", STEP_COLOURS[None])))
+        self._strip.object = (
+            f"<div>Step status{run}{live}: {''.join(badges)}</div>"
+            f"<div style='color:#6c757d;font-size:0.85em'>{legend}</div>" if badges else "")
         self._sync_title()
 
     def _sync_form(self, *events: Any) -> None:
