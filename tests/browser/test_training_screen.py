@@ -105,7 +105,7 @@ def test_launch_watch_and_open_the_best_run(app, log_mark, page):
     page.locator(".wb-sweep-chart canvas").first.wait_for()
     rows = page.locator(".wb-best-trials .tabulator-row")
     rows.first.wait_for()
-    assert rows.count() == 4
+    expect(rows).to_have_count(4)
     expect(page.locator(".wb-progress progress")).to_have_attribute("value", "100")
     expect(page.locator(".wb-cancel-sweep button")).to_be_disabled()
     screenshot(page, "training-finished")
@@ -128,7 +128,7 @@ def test_launch_watch_and_open_the_best_run(app, log_mark, page):
     wait_for_idle(page)
     rows = page.locator(".wb-best-trials .tabulator-row:visible")
     rows.first.wait_for()
-    assert rows.count() == 4
+    expect(rows).to_have_count(4)
     rows.first.locator(".tabulator-cell[tabulator-field='trial']").click()
     page.wait_for_url(f"**run={runs[0]}**")
     assert "page=run" in page.url
@@ -170,7 +170,16 @@ def test_a_running_sweep_survives_its_tab_and_can_be_cancelled(app, log_mark, pa
     assert killed >= 150, text
     assert "0 pending" in text
     expect(again.locator(".wb-launch button")).to_be_enabled()
+    done = int(re.search(r"(\d+)\s+of 200 done", text).group(1))
+    if done:  # the trials that finished before the cancel are the best trials
+        expect(again.locator(".wb-best-trials .tabulator-row:visible")).to_have_count(done)
+    else:
+        again.get_by_text("No trial finished with a value for roc_auc").wait_for()
     screenshot(again, "training-cancelled")
+    # the recent-sweeps list shows both sweeps of this store, the cancelled one as KILLED
+    options = again.locator(".wb-recent-sweeps option").all_inner_texts()
+    assert any(sweep_id in o and "KILLED" in o for o in options), options
+    assert any("FINISHED" in o and "training-breast_cancer" in o for o in options), options
     assert_no_console_errors(again)
     assert_offline(again)
     assert_no_server_errors(app, log_mark)

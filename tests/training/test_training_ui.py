@@ -250,6 +250,15 @@ def test_the_view_launches_polls_and_opens_and_compares_runs(store):
     assert opened == [m.best_run_id]
     view._on_compare()
     assert compared == [m.compare_ids()]
+    recent = list(view._recent.options.items())
+    assert len(recent) == 2 and recent[1][1] == m.sweep_run_id and "FINISHED" in recent[1][0]
+
+    # a new screen (a reopened tab) shows nothing until a recent sweep is chosen
+    other = TrainingView(store)
+    assert other.model.sweep is None and other._intro.visible and other._recent_row.visible
+    other._recent.value = m.sweep_run_id
+    assert other.model.status == "FINISHED" and other.model.dataset == CANCER
+    assert len(other._best.value) == 3 and other._chart_box.visible and not other._intro.visible
 
 
 @pytest.mark.parametrize("strategy", ["grid", "tpe"])
@@ -264,3 +273,22 @@ def test_grid_and_tpe_sweeps_run_from_the_screen_settings(store, strategy):
     if strategy == "grid":  # the family's grid: C at 6 log-spaced points, the first 3 run
         assert list(c_values) == pytest.approx([0.001, 0.01, 0.1])
     assert c_values.nunique() == 3
+
+
+def test_the_view_says_so_when_no_trial_finished(store):
+    view = TrainingView(
+        store,
+        train="workbench.training.examples:sleepy",
+        dataset="",
+        space_spec={"x": {"type": "float_range", "low": 0, "high": 1, "log": False},
+                    "sleep": {"type": "choice", "values": [1.0]}},
+        n_trials=3, n_jobs=1, metric="score",
+    )
+    view._on_launch()
+    view._on_cancel()
+    view.model.wait(30)
+    view._tick()
+    assert view.model.status == "KILLED" and view.model.finished == 0
+    assert "No trial finished with a value for score" in view._best_title.object
+    assert view._best_title.visible and not view._best.visible and not view._actions.visible
+    assert not view._chart_box.visible  # no empty chart

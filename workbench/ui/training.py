@@ -338,6 +338,26 @@ class TrainingModel(param.Parameterized):
         self._follow(handle)
         return True
 
+    def recent_sweeps(self, limit: int = 20) -> dict[str, str]:
+        """``label -> sweep run id`` of the newest sweeps in the store, for re-opening one."""
+        try:
+            df = self.store.search_runs(
+                filter="tags.`workbench.kind` = 'sweep'",
+                order_by=["attributes.start_time DESC"], max_results=limit,
+                params=["strategy", "n_trials"], metrics=[], tags=[],
+            )
+        except Exception as exc:
+            self.error = error_message(exc)
+            return {}
+        out = {}
+        for row in df.to_dict("records"):
+            start = pd.Timestamp(row["start_time"], unit="ms", tz="UTC") if isinstance(
+                row["start_time"], (int, float)) else pd.Timestamp(row["start_time"])
+            label = (f"{start:%Y-%m-%d %H:%M} · {row['run_name']} · {row['experiment']} · "
+                     f"{row['status']} · {short_id(row['run_id'])}")
+            out[label] = row["run_id"]
+        return out
+
     def attach_running(self) -> bool:
         """Follow a sweep that is still running (here first, else any in the store); False if none."""
         mine = [s for s in live_sweeps() if not s.done and s.store.path == self.store.path]
@@ -643,6 +663,11 @@ class TrainingView(pn.viewable.Viewer):
             "the sweep keeps running if you close this tab.",
             alert_type="info", sizing_mode="stretch_width", css_classes=["wb-training-intro"],
         )
+        self._recent = pn.widgets.Select(label="Show a recent sweep", options={},
+                                         sizing_mode="stretch_width", max_width=720,
+                                         css_classes=["wb-recent-sweeps"])
+        self._recent.param.watch(self._on_recent, "value")
+        self._recent_row = pn.Row(self._recent, sizing_mode="stretch_width")
         self._chart = pn.pane.HoloViews(None, backend="bokeh", sizing_mode="stretch_width",
                                         height=320, linked_axes=False)
         # Visibility is toggled on a wrapper: toggling it on the HoloViews pane itself makes
@@ -706,7 +731,8 @@ class TrainingView(pn.viewable.Viewer):
             styles={"border-right": "1px solid #dee2e6"},
         )
         progress = pn.Column(
-            self._errors, self._message, self._intro, self._status, self._progress, self._chart_box,
+            self._errors, self._message, self._intro, self._recent_row, self._status,
+            self._progress, self._chart_box,
             self._best_title, self._actions, self._best,
             sizing_mode="stretch_width", css_classes=["wb-training-progress"],
         )
@@ -716,6 +742,7 @@ class TrainingView(pn.viewable.Viewer):
         self._sync_space()
         if m.attach_running():
             self._start_polling()
+        self._sync_recent()
         self._sync_progress()
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -742,6 +769,33 @@ class TrainingView(pn.viewable.Viewer):
         if self._busy(self._launch, self.model.launch):
             self._shown_results = None
             self._start_polling()
+            self._sync_recent()
+        self._sync_progress()
+
+    def _sync_recent(self) -> None:
+        options = {"": ""} | self.model.recent_sweeps()
+        current = self.model.sweep_run_id or ""
+        self._syncing = True
+        try:
+            self._recent.options = options
+            self._recent.value = current if current in options.values() else ""
+        finally:
+            self._syncing = False
+        self._recent_row.visible = len(options) > 1
+
+    def _on_recent(self, event: Any) -> None:
+        m = self.model
+        if getattr(self, "_syncing", False) or not event.new or event.new == m.sweep_run_id:
+            return
+        if m.is_running:
+            m.error = "a sweep is running: cancel it or wait for it to end before showing another"
+            self._sync_recent()
+            return
+        m.error = m.message = ""
+        if m.attach(event.new):
+            self._shown_results = None
+            if m.is_running:
+                self._start_polling()
         self._sync_progress()
 
     def _on_cancel(self) -> None:
@@ -770,6 +824,7 @@ class TrainingView(pn.viewable.Viewer):
         if not m.is_running and self._callback is not None:
             self._callback.stop()
             self._callback = None
+            self._sync_recent()  # the sweep's label now shows how it ended
 
     def _open(self, run_id: str) -> None:
         if self.on_open is not None:
@@ -922,7 +977,12 @@ class TrainingView(pn.viewable.Viewer):
             f"({'higher' if m.mode == 'max' else 'lower'} is better)</h6>"
             "<span style='color:#6c757d'>Click a trial to open its run.</span>"
         )
-        self._best_title.visible = show
+        if not show and not m.is_running:
+            self._best_title.object = (
+                "<span style='color:#6c757d'>No trial finished with a value for "
+                f"{html.escape(m.metric)}: there is nothing to compare or register.</span>"
+            )
+        self._best_title.visible = show or not m.is_running
         self._best.visible = show
         self._actions.visible = show and not m.is_running
         if show:
