@@ -278,3 +278,14 @@ def test_reload_shows_a_run_made_elsewhere(store):
     m.reload()
     assert m.statuses == {"a": "SUCCEEDED", "b": "SUCCEEDED", "c": "SUCCEEDED"}
     assert len(m.history) == 1
+
+
+def test_yaml_tab_exports_the_draft(store):
+    m = chain_model(store)
+    view = PipelineEditor(model=m)
+    assert view._yaml_download.filename == "demo.yaml"
+    text = view._yaml_download.callback().getvalue()
+    assert wb.Pipeline.from_yaml(text) == m.pipeline
+    assert "callable: workbench.steps:identity" in view._yaml.object
+    assert m.add_step("d", "noop", inputs=["c"])
+    assert "name: d" in view._yaml.object  # the tab follows the draft

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import io
 import json
 import threading
 import time
@@ -296,6 +297,8 @@ class PipelineEditorModel(param.Parameterized):
 
     def new_from_template(self, name: str = "churn") -> bool:
         """Save the lifecycle template (extract -> ... -> register) as a new pipeline and edit it."""
+        if self.running:
+            return self._fail("a run is in progress; wait for it to end")
         name = (name or "churn").strip()
         base, i = name, 2
         while name in self.names:
@@ -960,6 +963,9 @@ class PipelineEditor(pn.viewable.Viewer):
                                           css_classes=["wb-pl-compare"])
         self._compare.on_click(self._on_compare)
         self._yaml = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-pl-yaml"])
+        self._yaml_download = pn.widgets.FileDownload(
+            callback=lambda: io.StringIO(m.to_yaml()), filename="pipeline.yaml",
+            label="Download YAML", width=160, css_classes=["wb-pl-yaml-download"])
         self._tabs = pn.Tabs(
             ("Step log & output", pn.Column(self._detail, self._open_step, self._log,
                                             sizing_mode="stretch_width")),
@@ -971,7 +977,7 @@ class PipelineEditor(pn.viewable.Viewer):
                                  margin=(0, 10)),
                 pn.Row(self._open_run, self._compare), self._history,
                 sizing_mode="stretch_width")),
-            ("YAML", self._yaml),
+            ("YAML", pn.Column(self._yaml_download, self._yaml, sizing_mode="stretch_width")),
             dynamic=False, sizing_mode="stretch_width", css_classes=["wb-pl-tabs"],
         )
 
@@ -1184,6 +1190,7 @@ class PipelineEditor(pn.viewable.Viewer):
         if self._from_step.value not in ("", *names):
             self._from_step.value = ""
         self._yaml.object = f"<pre class='wb-pl-yaml-text'>{html.escape(m.to_yaml())}</pre>"
+        self._yaml_download.filename = f"{m.pipeline.name if m.pipeline else 'pipeline'}.yaml"
         self._sync_title()
 
     def _sync_title(self, *events: Any) -> None:
