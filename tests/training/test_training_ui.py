@@ -239,6 +239,8 @@ def test_the_view_launches_polls_and_opens_and_compares_runs(store):
     m.wait(120)
     view._tick()
     assert m.status == "FINISHED" and view._callback is None  # polling stopped
+    # the screen trains in worker processes, never in the server's own
+    assert store.get_run(m.sweep_run_id)["params"]["backend"] == "loky"
     assert not view._intro.visible and view._chart_box.visible and view._actions.visible
     assert "FINISHED" in view._status.object and view._progress.value == 100
     assert len(view._best.value) == 3

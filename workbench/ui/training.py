@@ -150,6 +150,8 @@ class TrainingModel(param.Parameterized):
     metric = param.String(default="auc")
     mode = param.Selector(default="max", objects=["max", "min"])
     seed = param.Integer(default=0, bounds=(0, None))
+    backend = param.Selector(default=None, objects=[None, "sequential", "loky"], allow_None=True,
+                             doc="None: wb.sweep's default (a thread for n_jobs=1, else loky).")
     budget_name = param.String(default="n_estimators", doc="Halving: the budget's param name.")
     budget_min = param.Number(default=10)
     budget_max = param.Number(default=150)
@@ -310,6 +312,7 @@ class TrainingModel(param.Parameterized):
                 budget=budget,
                 eta=self.eta,
                 datasets=datasets,
+                backend=self.backend,
                 run_name=f"sweep-{self.family}" if self.dataset else None,
                 wait=False,
             )
@@ -601,6 +604,10 @@ class TrainingView(pn.viewable.Viewer):
         self.on_open = on_open
         self.on_compare = on_compare
         options = dataset_options(store)
+        # Trials run in worker processes even with one job: training never competes with
+        # the server's event loop for the GIL, and a trial that crashes its process cannot
+        # take the server down.
+        params.setdefault("backend", "loky")
         if "dataset" not in params and options:
             churn = [p for p in options.values() if Path(p).stem == "churn"]
             params["dataset"] = churn[0] if churn else next(iter(options.values()))
