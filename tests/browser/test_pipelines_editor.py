@@ -126,6 +126,15 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
     assert page.locator(".wb-pl-strip .wb-step-status").count() == 4
     screenshot(page, "pipelines-run-finished")
 
+    # clicking a step's box in the graph selects it (x range -0.6..4.4, steps at x = 0..3)
+    canvas = page.locator(".wb-pl-graph canvas").first
+    box = canvas.bounding_box()
+    assert box and box["width"] > 500 and box["height"] > 150
+    inner = box["width"] - 10  # min_border 5 px each side, no axes
+    page.mouse.click(box["x"] + 5 + inner * (1 + 0.6) / 5.0, box["y"] + box["height"] / 2)
+    expect(page.locator(".wb-pl-detail-table td").first).to_have_text("b")
+    page.locator(".wb-pl-form-step[data-step='b']").wait_for()
+
     # a step's output and log a click away; the run history has a duration per step
     _select(page, "wb-pl-step", "c")
     page.locator(".wb-pl-form-step[data-step='c']").wait_for()
