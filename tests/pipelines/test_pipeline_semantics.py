@@ -122,3 +122,33 @@ def test_lineage_links_the_raw_data_to_the_model(store):
     reg = result.output("register")
     assert reg["run_id"] == lin.loc["register", "run_id"]
     assert store.get_run(reg["run_id"])["parent_run_id"] == result.run_id
+
+
+def test_cache_false_always_runs_and_downstream_still_caches(store):
+    pipe = wb.Pipeline("nocache", [
+        wb.Step("a", "identity", params={"value": 1}, cache=False),
+        wb.Step("b", "identity", inputs=["a"]),
+    ])
+    assert pipe.run(store).statuses() == {"a": "SUCCEEDED", "b": "SUCCEEDED"}
+    # a runs again; its output is the same, so b's key is unchanged and b is cached
+    assert pipe.run(store).statuses() == {"a": "SUCCEEDED", "b": "CACHED"}
+
+
+def _counts(store: wb.Store) -> tuple[int, int]:
+    runs = store.search_runs(run_view="all")
+    return len(runs), len(wb.pipelines.list_pipelines(store))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "spark"}, "backend must be one of"),
+    ({"n_jobs": 0}, "n_jobs must be a positive int or -1"),
+    ({"from_step": "nope"}, "from_step 'nope' is not a step"),
+    ({"backend": "dask", "n_jobs": 2}, "backend='dask' needs address="),
+])
+def test_bad_run_settings_fail_before_anything_is_written(store, kwargs, message):
+    pipe = wb.Pipeline("settings", [wb.Step("a", "identity", params={"value": 1}),
+                                    wb.Step("b", "identity", params={"value": 2})])
+    before = _counts(store)
+    with pytest.raises(wb.errors.WorkbenchError, match=message):
+        pipe.run(store, **kwargs)
+    assert _counts(store) == before

@@ -283,19 +283,28 @@ class _LokyExecutor:
         pass
 
 
+def _current_dask_client():
+    """The current dask.distributed client, or a :class:`PipelineError` saying how to get one."""
+    try:
+        from distributed import get_client
+    except ImportError as exc:
+        raise PipelineError(f"backend='dask' needs dask.distributed ({exc})") from None
+    try:
+        return get_client()
+    except ValueError:
+        raise PipelineError(
+            "backend='dask' needs address= (a scheduler address or a Client) or a running "
+            "dask.distributed Client"
+        ) from None
+
+
 class _DaskExecutor:
     def __init__(self, address: Any) -> None:
-        from distributed import Client, get_client
+        from distributed import Client
 
         self._own = False
         if address is None:
-            try:
-                self.client = get_client()
-            except ValueError:
-                raise PipelineError(
-                    "backend='dask' needs address= (a scheduler address or a Client) or a running "
-                    "dask.distributed Client"
-                ) from None
+            self.client = _current_dask_client()
         elif isinstance(address, Client):
             self.client = address
         else:
@@ -493,6 +502,8 @@ def run_pipeline(
 
     pipeline.validate()
     n_jobs = _check_settings(n_jobs, backend, from_step, pipeline)
+    if backend == "dask" and address is None:
+        _current_dask_client()  # fail before anything is written
     store = resolve_store(store)
     version = save_pipeline(store, pipeline)
     driver = _Driver(pipeline, store, version, n_jobs=n_jobs, backend=backend, address=address,
