@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import time
 
-from workbench.ui.training import TrainingModel
+import pandas as pd
+import pytest
+
+import workbench as wb
+from workbench.demo import sample_data_dir
+from workbench.registry import Registry
+from workbench.ui.training import (
+    TrainingModel,
+    TrainingView,
+    dataset_options,
+    format_values,
+    parse_values,
+)
+
+WINE = str((sample_data_dir() / "wine.parquet").resolve())
+CANCER = str((sample_data_dir() / "breast_cancer.parquet").resolve())
 
 
 def test_launch_follows_progress_and_shows_results(store):
@@ -72,21 +87,6 @@ def test_cancel_and_bad_settings_show_in_the_model(store):
 
 
 # -- the dataset / target / family settings of the screen -------------------------------
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-import workbench as wb  # noqa: E402
-from workbench.demo import sample_data_dir  # noqa: E402
-from workbench.registry import Registry  # noqa: E402
-from workbench.ui.training import (  # noqa: E402
-    TrainingView,
-    dataset_options,
-    format_values,
-    parse_values,
-)
-
-WINE = str((sample_data_dir() / "wine.parquet").resolve())
-CANCER = str((sample_data_dir() / "breast_cancer.parquet").resolve())
 
 
 def test_the_settings_follow_the_dataset_target_family_and_metric(store):

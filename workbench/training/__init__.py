@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from workbench.training.follow import SweepRecord, cancel_sweep, running_sweeps
 from workbench.training.space import choice, float_range, int_range
 from workbench.training.strategies import (
     GridSearch,
@@ -18,11 +19,13 @@ from workbench.training.strategies import (
 from workbench.training.sweep import (
     Sweep,
     TrialResult,
+    live_sweeps,
     rerun,
     resume_sweep,
     shutdown_workers,
     sweep,
 )
+from workbench.training.tabular import train_tabular
 from workbench.training.trial import Trial
 
 __all__ = [
@@ -31,14 +34,19 @@ __all__ = [
     "Strategy",
     "SuccessiveHalving",
     "Sweep",
+    "SweepRecord",
     "TPESearch",
     "Trial",
     "TrialResult",
+    "cancel_sweep",
     "choice",
     "float_range",
     "int_range",
+    "live_sweeps",
     "rerun",
     "resume_sweep",
+    "running_sweeps",
     "shutdown_workers",
     "sweep",
+    "train_tabular",
 ]
