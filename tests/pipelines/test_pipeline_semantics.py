@@ -152,3 +152,19 @@ def test_bad_run_settings_fail_before_anything_is_written(store, kwargs, message
     with pytest.raises(wb.errors.WorkbenchError, match=message):
         pipe.run(store, **kwargs)
     assert _counts(store) == before
+
+
+def test_the_backend_is_a_setting_from_the_environment(store, monkeypatch):
+    pipe = wb.Pipeline("envbackend", [wb.Step("a", "identity", params={"value": 1}),
+                                      wb.Step("b", "identity", params={"value": 2})])
+    monkeypatch.setenv("WORKBENCH_PIPELINE_BACKEND", "sequential")
+    result = pipe.run(store, n_jobs=2)
+    assert result.ok
+    assert store.get_run(result.run_id)["params"]["backend"] == "sequential"
+    assert wb.pipelines.pipeline_runs(store, "envbackend")["backend"].tolist() == ["sequential"]
+    # an explicit argument wins over the environment
+    result = pipe.run(store, n_jobs=2, backend="loky", force=True)
+    assert store.get_run(result.run_id)["params"]["backend"] == "loky"
+    monkeypatch.setenv("WORKBENCH_PIPELINE_BACKEND", "dask")
+    with pytest.raises(wb.errors.PipelineError, match="backend='dask' needs address="):
+        pipe.run(store, n_jobs=2)

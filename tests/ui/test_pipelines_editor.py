@@ -289,3 +289,12 @@ def test_yaml_tab_exports_the_draft(store):
     assert "callable: workbench.steps:identity" in view._yaml.object
     assert m.add_step("d", "noop", inputs=["c"])
     assert "name: d" in view._yaml.object  # the tab follows the draft
+
+
+def test_a_run_that_cannot_start_is_a_readable_message(store):
+    m = chain_model(store)
+    assert m.start_run(backend="dask", n_jobs=2)  # no dask client: the run thread reports it
+    m.wait()
+    assert not m.running
+    assert m.error.startswith("The run failed to start: backend='dask' needs address=")
+    assert "Traceback" not in m.error and pipeline_runs(store, "demo").empty

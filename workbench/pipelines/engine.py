@@ -457,6 +457,19 @@ def lineage(store: Store, pipeline_run_id: str) -> pd.DataFrame:
 
 
 # -- the driver -------------------------------------------------------------------------------
+def default_backend(backend: str | None = None, address: Any = None) -> tuple[str, Any]:
+    """The backend and dask address a run uses: the arguments, else the environment.
+
+    ``$WORKBENCH_PIPELINE_BACKEND`` (``loky``, ``dask`` or ``sequential``; default
+    ``loky``) and, for dask, ``$WORKBENCH_DASK_ADDRESS`` (a scheduler address).
+    """
+    if backend is None:
+        backend = os.environ.get("WORKBENCH_PIPELINE_BACKEND", "").strip() or "loky"
+    if backend == "dask" and address is None:
+        address = os.environ.get("WORKBENCH_DASK_ADDRESS", "").strip() or None
+    return backend, address
+
+
 def _check_settings(n_jobs: Any, backend: str, from_step: str | None, pipeline: Pipeline) -> int:
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -477,7 +490,7 @@ def run_pipeline(
     store: Store | str | os.PathLike | None = None,
     *,
     n_jobs: int = 1,
-    backend: str = "loky",
+    backend: str | None = None,
     address: Any = None,
     from_step: str | None = None,
     force: bool = False,
@@ -488,7 +501,9 @@ def run_pipeline(
 
     ``n_jobs`` steps run at once (``-1``: one per CPU). ``backend`` is
     ``"loky"`` (processes), ``"dask"`` (``address=`` a scheduler address or a
-    ``distributed.Client``; default: the current client) or ``"sequential"``.
+    ``distributed.Client``; default: ``$WORKBENCH_DASK_ADDRESS``, else the
+    current client) or ``"sequential"``; default: ``$WORKBENCH_PIPELINE_BACKEND``,
+    else ``"loky"``.
     ``from_step`` re-runs that step and everything downstream of it (steps
     upstream come from the cache when they can); ``force=True`` ignores the
     cache. ``experiment`` defaults to ``"pipeline/<name>"``. ``callback(event,
@@ -501,6 +516,7 @@ def run_pipeline(
     from workbench.pipelines.api import resolve_store, save_pipeline
 
     pipeline.validate()
+    backend, address = default_backend(backend, address)
     n_jobs = _check_settings(n_jobs, backend, from_step, pipeline)
     if backend == "dask" and address is None:
         _current_dask_client()  # fail before anything is written

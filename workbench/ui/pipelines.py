@@ -558,7 +558,7 @@ class PipelineEditorModel(param.Parameterized):
 
     # -- runs -----------------------------------------------------------------------------------------
     def start_run(self, from_step: str | None = None, force: bool = False, n_jobs: int = 1,
-                  backend: str = "loky") -> bool:
+                  backend: str | None = None) -> bool:
         """Run the draft in a background thread (it is saved first if it changed).
 
         Call :meth:`poll` to move the steps' statuses into ``statuses`` (the view does it
@@ -918,6 +918,11 @@ class PipelineEditor(pn.viewable.Viewer):
                                             value="", width=200, css_classes=["wb-pl-from-step"])
         self._force = pn.widgets.Checkbox(label="ignore the cache", value=False, width=200,
                                           css_classes=["wb-pl-force"])
+        self._backend = pn.widgets.Select(
+            label="Backend", options={"default (loky processes, or $WORKBENCH_PIPELINE_BACKEND)": "",
+                                      "loky processes": "loky", "dask cluster": "dask",
+                                      "sequential (this process)": "sequential"},
+            value="", width=200, css_classes=["wb-pl-backend"])
         self._n_jobs = pn.widgets.IntInput(label="Parallel steps (n_jobs)", value=1, start=1,
                                            end=16, width=200, css_classes=["wb-pl-n-jobs"])
         self._run = pn.widgets.Button(label="Run", color="primary", width=200,
@@ -927,7 +932,7 @@ class PipelineEditor(pn.viewable.Viewer):
                                                 css_classes=["wb-pl-progress"])
         run_card = pn.Column(pn.pane.Markdown("#### Save and run", margin=(0, 10)),
                              self._save_message, self._save, self._from_step, self._force,
-                             self._n_jobs, self._run, self._progress,
+                             self._n_jobs, self._backend, self._run, self._progress,
                              width=225, css_classes=["wb-pl-card", "wb-pl-run-card"])
 
         # tabs: step details, versions, history, YAML
@@ -1105,7 +1110,8 @@ class PipelineEditor(pn.viewable.Viewer):
     def _on_run(self, event: Any) -> None:
         n_jobs = int(self._n_jobs.value or 1)
         if self.model.start_run(from_step=self._from_step.value or None,
-                                force=bool(self._force.value), n_jobs=n_jobs):
+                                force=bool(self._force.value), n_jobs=n_jobs,
+                                backend=self._backend.value or None):
             self._start_polling()
 
     def _start_polling(self) -> None:
