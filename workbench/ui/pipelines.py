@@ -919,9 +919,9 @@ class PipelineEditor(pn.viewable.Viewer):
         self._force = pn.widgets.Checkbox(label="ignore the cache", value=False, width=200,
                                           css_classes=["wb-pl-force"])
         self._backend = pn.widgets.Select(
-            label="Backend", options={"default (loky processes, or $WORKBENCH_PIPELINE_BACKEND)": "",
-                                      "loky processes": "loky", "dask cluster": "dask",
-                                      "sequential (this process)": "sequential"},
+            label="Backend", options={"default": "", "loky (processes)": "loky",
+                                      "dask (cluster)": "dask", "sequential": "sequential"},
+            description="default: $WORKBENCH_PIPELINE_BACKEND, else loky",
             value="", width=200, css_classes=["wb-pl-backend"])
         self._n_jobs = pn.widgets.IntInput(label="Parallel steps (n_jobs)", value=1, start=1,
                                            end=16, width=200, css_classes=["wb-pl-n-jobs"])
