@@ -190,6 +190,7 @@ def test_run_in_background_and_follow_statuses(store):
 
     # re-run from a step: upstream from the cache
     assert m.start_run(from_step="nap")
+    assert m.statuses == {"first": "SUCCEEDED", "nap": "PENDING", "last": "PENDING"}
     m.wait()
     assert m.statuses == {"first": "CACHED", "nap": "SUCCEEDED", "last": "SUCCEEDED"}
     assert len(m.history) == 2 and m.history.loc[0, "from_step"] == "nap"

@@ -575,14 +575,16 @@ class PipelineEditorModel(param.Parameterized):
         except Exception as exc:
             return self._fail(f"Not run: {error_message(exc) if isinstance(exc, WorkbenchError) else exc}")
         run_steps = set(pipe.downstream(from_step)) if from_step else set(pipe.step_names)
+        # steps upstream of from_step keep their colour until the run reports them (cached)
+        statuses = {n: ("PENDING" if n in run_steps else self.statuses.get(n, "PENDING"))
+                    for n in pipe.step_names}
         with self._lock:
-            self._live = {n: {"status": "PENDING"} for n in pipe.step_names}
+            self._live = {n: {"status": st} for n, st in statuses.items()}
             self._outcome = {}
         self.error = ""
         self.message = f"Running {pipe.name!r}" + (f" from step {from_step!r}" if from_step else "") + "…"
         with param.parameterized.batch_call_watchers(self):
-            self.statuses = {n: ("PENDING" if n in run_steps or not from_step else
-                                 self.statuses.get(n, "PENDING")) for n in pipe.step_names}
+            self.statuses = statuses
             self.status_run_id = ""
             self.running = True
         self._run_started = time.perf_counter()
