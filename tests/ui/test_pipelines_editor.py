@@ -299,3 +299,25 @@ def test_a_run_that_cannot_start_is_a_readable_message(store):
     assert not m.running
     assert m.error.startswith("The run failed to start: backend='dask' needs address=")
     assert "Traceback" not in m.error and pipeline_runs(store, "demo").empty
+
+
+def test_import_yaml_makes_a_draft(store):
+    m = chain_model(store)
+    assert m.save() == 1
+    edited = m.pipeline.with_step(wb.Step("d", "noop", inputs=["c"]))
+    view = PipelineEditor(model=m)
+    view._yaml_upload.value = edited.to_yaml().encode()  # what the file input receives
+    assert m.pipeline == edited and m.dirty and m.saved_version == 1
+    assert "Imported 'demo' from YAML (4 steps)" in m.message
+    assert m.save() == 2
+    # a YAML of another name starts a new pipeline; an invalid one is refused
+    assert m.import_yaml(wb.Pipeline("other", [wb.Step("x", "identity")]).to_yaml())
+    assert m.pipeline_name == "other" and m.saved_version is None and m.statuses == {}
+    before = m.pipeline.to_spec()
+    bad = "name: loop\nsteps:\n- {name: a, callable: identity, inputs: [b]}\n" \
+          "- {name: b, callable: identity, inputs: [a]}\n"
+    assert not m.import_yaml(bad)
+    assert m.error == "Not imported: dependency cycle: a -> b -> a"
+    assert not m.import_yaml("steps: [")
+    assert m.error.startswith("Not imported: the pipeline YAML cannot be parsed")
+    assert m.pipeline.to_spec() == before and m.pipeline_name == "other"

@@ -503,6 +503,45 @@ class PipelineEditorModel(param.Parameterized):
         self.selected = name if name in self.step_names else ""
         self._load_detail()
 
+    def import_yaml(self, text: str) -> bool:
+        """Edit a pipeline read from YAML text (validated first; saved only by :meth:`save`).
+
+        Its name says which pipeline it becomes a draft of: an existing one (saving makes a
+        new version) or a new one.
+        """
+        if self.running:
+            return self._fail("a run is in progress; wait for it to end")
+        try:
+            pipe = Pipeline.from_yaml(text)
+        except Exception as exc:
+            return self._fail(f"Not imported: {error_message(exc)}")
+        problems = [p for p in pipe.problems()[0] if not p.endswith(_EMPTY_PROBLEM)]
+        if problems:
+            return self._fail("Not imported: " + "; ".join(problems))
+        exists = pipe.name in self.names
+        with param.parameterized.batch_call_watchers(self):
+            self.pipeline_name = pipe.name
+            self.pipeline = pipe
+            self.saved_version = self._latest_version(pipe.name) if exists else None
+            self.dirty = True
+            self.selected = pipe.step_names[0] if pipe.step_names else ""
+            self.diff = None
+            self.revision += 1
+        if exists:
+            self._load_versions()
+            self.show_latest_run()
+        else:
+            with param.parameterized.batch_call_watchers(self):
+                self.versions = None
+                self.history = None
+                self.statuses = {}
+                self.status_run_id = ""
+            self._load_detail()
+        self.error = ""
+        self.message = (f"Imported {pipe.name!r} from YAML ({len(pipe.steps)} steps): "
+                        "save it to make a new version.")
+        return True
+
     def to_yaml(self) -> str:
         return self.pipeline.to_yaml() if self.pipeline is not None else ""
 
@@ -973,6 +1012,9 @@ class PipelineEditor(pn.viewable.Viewer):
         self._yaml_download = pn.widgets.FileDownload(
             callback=lambda: io.StringIO(m.to_yaml()), filename="pipeline.yaml",
             label="Download YAML", width=160, css_classes=["wb-pl-yaml-download"])
+        self._yaml_upload = pn.widgets.FileInput(accept=".yaml,.yml", width=260,
+                                                 css_classes=["wb-pl-yaml-upload"])
+        self._yaml_upload.param.watch(self._on_upload, "value")
         self._tabs = pn.Tabs(
             ("Step log & output", pn.Column(self._detail, self._open_step, self._log,
                                             sizing_mode="stretch_width")),
@@ -984,7 +1026,8 @@ class PipelineEditor(pn.viewable.Viewer):
                                  margin=(0, 10)),
                 pn.Row(self._open_run, self._compare), self._history,
                 sizing_mode="stretch_width")),
-            ("YAML", pn.Column(self._yaml_download, self._yaml, sizing_mode="stretch_width")),
+            ("YAML", pn.Column(pn.Row(self._yaml_download, self._yaml_upload), self._yaml,
+                               sizing_mode="stretch_width")),
             dynamic=False, sizing_mode="stretch_width", css_classes=["wb-pl-tabs"],
         )
 
@@ -1108,6 +1151,17 @@ class PipelineEditor(pn.viewable.Viewer):
             else:
                 values[key] = widget.value
         self.model.set_params(self.model.selected, values, settings)
+
+    def _on_upload(self, event: Any) -> None:
+        if not event.new:
+            return
+        data = event.new if isinstance(event.new, bytes) else str(event.new).encode()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.model.error = "Not imported: the file is not UTF-8 text"
+            return
+        self.model.import_yaml(text)
 
     def _on_run(self, event: Any) -> None:
         n_jobs = int(self._n_jobs.value or 1)
