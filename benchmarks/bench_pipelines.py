@@ -35,8 +35,13 @@ from workbench.pipelines import churn_template
 TARGETS = {"overhead_ms_per_step": 5.0, "parallel_wall_s": 2.3, "cached_template_s": 0.5}
 
 
+_STORES: list[wb.Store] = []
+
+
 def _store(tmp: Path, name: str) -> wb.Store:
-    return wb.Store(tmp / f"{name}.duckdb")
+    store = wb.Store(tmp / f"{name}.duckdb")
+    _STORES.append(store)
+    return store
 
 
 def _shutdown_loky() -> None:
@@ -136,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"3. lifecycle template: first run {r['first_run_s']:.2f} s; second run, fully cached "
               f"{r['cached_template_s']:.3f} s (target <= {TARGETS['cached_template_s']} s)")
         _shutdown_loky()
+        for store in _STORES:  # flush and release before the folder goes
+            store.sync()
+            store.close()
     ok = (figures["overhead"]["overhead_ms_per_step"] <= TARGETS["overhead_ms_per_step"]
           and figures["parallel"]["parallel_wall_s"] <= TARGETS["parallel_wall_s"]
           and figures["cache"]["cached_template_s"] <= TARGETS["cached_template_s"])

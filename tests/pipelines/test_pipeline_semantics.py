@@ -168,3 +168,32 @@ def test_the_backend_is_a_setting_from_the_environment(store, monkeypatch):
     monkeypatch.setenv("WORKBENCH_PIPELINE_BACKEND", "dask")
     with pytest.raises(wb.errors.PipelineError, match="backend='dask' needs address="):
         pipe.run(store, n_jobs=2)
+
+
+def _parallel(name: str, n: int, seconds: float, timeout: float | None = None) -> wb.Pipeline:
+    return wb.Pipeline(name, [wb.Step(f"s{i}", "sleep", params={"seconds": seconds, "value": i},
+                                      timeout=timeout) for i in range(n)])
+
+
+def test_at_most_n_jobs_steps_are_running_at_once(store):
+    events = []
+    result = _parallel("capped", 5, 0.4).run(
+        store, n_jobs=2, callback=lambda event, rec: events.append((event, rec.name)))
+    assert result.ok
+    running, peak = 0, 0
+    for event, _ in events:
+        running += {"started": 1, "finished": -1, "failed": -1}.get(event, 0)
+        peak = max(peak, running)
+    assert peak == 2, events  # the others wait PENDING (not shown RUNNING) for a free worker
+    assert [e for e, _ in events].count("started") == 5
+
+
+def test_a_queued_step_timeout_counts_from_its_start(store, monkeypatch):
+    from workbench.pipelines import engine
+
+    _parallel("warm", 2, 0.01).run(store, n_jobs=2)  # workers started
+    monkeypatch.setattr(engine, "_TIMEOUT_GRACE", 0.3)
+    # three waves of two 0.6 s steps: the last starts about 1.2 s after the run began,
+    # past its 1.0 s timeout (+0.3 s grace) if the clock started when it was queued
+    result = _parallel("queued", 6, 0.6, timeout=1.0).run(store, n_jobs=2, force=True)
+    assert result.ok, result.to_frame()[["step", "status", "error"]]

@@ -553,6 +553,7 @@ class _Driver:
         self.consumers = consumers
         self.objects: dict[str, Any] = {}  # output sha -> value, for in-process consumers
         self.executor = None
+        self._missed: set[str] = set()  # steps whose cache lookup missed (they must run)
 
     # -- records ------------------------------------------------------------------------
     def _emit(self, event: str, rec: StepRecord) -> None:
@@ -646,22 +647,25 @@ class _Driver:
     def _loop(self) -> None:
         while True:
             now = time.monotonic()
-            for name, at in list(self.retry_at.items()):
-                if at <= now:
+            for name, at in sorted(self.retry_at.items(), key=lambda kv: kv[1]):
+                if at <= now and len(self.in_flight) < self.n_jobs:
                     del self.retry_at[name]
                     self._dispatch(name, retry=True)
             ready = self._ready()
             for name in ready:
                 if self._try_cache(name):
                     continue
-                self._open_step(name)
                 busy = len(self.in_flight)
                 alone = busy == 0 and len([n for n in self._ready() if n != name]) == 0 \
                     and not self.retry_at
                 if self.backend == "sequential" or self.n_jobs == 1 or alone:
+                    self._open_step(name)
                     self._run_in_process(name)
-                else:
+                elif busy < self.n_jobs:
+                    self._open_step(name)
                     self._dispatch(name)
+                # else: the step stays PENDING until a worker is free, so that at most
+                # n_jobs steps are RUNNING and a timeout counts from a step's real start
             if not self.in_flight and not self.retry_at:
                 if not self._ready():
                     break
@@ -695,6 +699,8 @@ class _Driver:
             return f"unavailable: {exc}"
 
     def _try_cache(self, name: str) -> bool:
+        if name in self._missed:  # looked up already; waiting for a free worker
+            return False
         rec = self.result.steps[name]
         layout, named = self._inputs(name)
         fingerprint = self._fingerprint(name)
@@ -710,9 +716,11 @@ class _Driver:
         self._layout = getattr(self, "_layout", {})
         self._layout[name] = layout
         if self.force or name in self.rerun or not self.steps[name].setting("cache"):
+            self._missed.add(name)
             return False
         sha = self.cache.get(rec.cache_key)
         if sha is None or not _cache.has_output(self.store.artifacts, sha):
+            self._missed.add(name)
             return False
         t = now_ms()
         run = self._step_run(name, "CACHED")
