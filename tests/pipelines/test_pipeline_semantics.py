@@ -4,6 +4,7 @@ driver and on workers), timeouts from ``@step`` defaults, a run from a backgroun
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -197,3 +198,26 @@ def test_a_queued_step_timeout_counts_from_its_start(store, monkeypatch):
     # past its 1.0 s timeout (+0.3 s grace) if the clock started when it was queued
     result = _parallel("queued", 6, 0.6, timeout=1.0).run(store, n_jobs=2, force=True)
     assert result.ok, result.to_frame()[["step", "status", "error"]]
+
+
+def pid_of(*inputs) -> int:
+    return os.getpid()
+
+
+def test_in_process_false_runs_every_step_on_a_worker(store):
+    pipe = wb.Pipeline("isolated", [wb.Step("a", pid_of), wb.Step("b", pid_of, inputs=["a"])])
+    result = pipe.run(store, in_process=False)
+    assert result.ok
+    pids = {result.output("a"), result.output("b")}
+    assert os.getpid() not in pids  # a chain with n_jobs=1 would otherwise run right here
+    assert store.get_run(result.run_id)["params"]["in_process"] == "False"
+    with pytest.raises(wb.errors.InvalidInputError, match="not 'sequential'"):
+        pipe.run(store, in_process=False, backend="sequential")
+
+
+def test_template_end_to_end_on_workers(store):
+    result = churn_template(min_auc=0.5).run(store, in_process=False)
+    result.raise_for_status()
+    reg = result.output("register")
+    assert reg["registered"] is True  # the registry write came from a worker process
+    assert wb.Registry(store).get_version("churn", reg["version"]).run_id == reg["run_id"]

@@ -193,7 +193,13 @@ def test_run_in_background_and_follow_statuses(store):
     assert m.statuses == {"first": "SUCCEEDED", "nap": "PENDING", "last": "PENDING"}
     m.wait()
     assert m.statuses == {"first": "CACHED", "nap": "SUCCEEDED", "last": "SUCCEEDED"}
-    assert len(m.history) == 2 and m.history.loc[0, "from_step"] == "nap"
+    # steps ran on worker processes, never in the process showing the editor
+    params = store.get_run(m.status_run_id)["params"]
+    assert params["in_process"] == "False" and params["backend"] == "loky"
+    assert m.start_run(backend="sequential", force=True)  # unless asked to run here
+    m.wait()
+    assert store.get_run(m.status_run_id)["params"]["in_process"] == "True"
+    assert len(m.history) == 3 and m.history.loc[1, "from_step"] == "nap"
     # a new model shows the latest run's statuses
     assert PipelineEditorModel(store).statuses == m.statuses
 

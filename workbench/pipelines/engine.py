@@ -496,6 +496,7 @@ def run_pipeline(
     force: bool = False,
     experiment: str | None = None,
     callback: Callable[[str, StepRecord], None] | None = None,
+    in_process: bool = True,
 ) -> PipelineResult:
     """Validate, save (if changed) and run a pipeline; returns a :class:`PipelineResult`.
 
@@ -506,7 +507,9 @@ def run_pipeline(
     else ``"loky"``.
     ``from_step`` re-runs that step and everything downstream of it (steps
     upstream come from the cache when they can); ``force=True`` ignores the
-    cache. ``experiment`` defaults to ``"pipeline/<name>"``. ``callback(event,
+    cache. ``in_process=False`` runs every step on a worker, never in this process
+    (what an app server wants: its own process stays free; not with ``"sequential"``).
+    ``experiment`` defaults to ``"pipeline/<name>"``. ``callback(event,
     step_record)`` is called in this thread when a step changes status.
 
     A failed run does not raise: check ``result.status`` or call
@@ -518,20 +521,25 @@ def run_pipeline(
     pipeline.validate()
     backend, address = default_backend(backend, address)
     n_jobs = _check_settings(n_jobs, backend, from_step, pipeline)
+    if not in_process and backend == "sequential":
+        raise InvalidInputError("in_process=False needs worker processes: backend 'loky' or "
+                                "'dask', not 'sequential'")
     if backend == "dask" and address is None:
         _current_dask_client()  # fail before anything is written
     store = resolve_store(store)
     version = save_pipeline(store, pipeline)
     driver = _Driver(pipeline, store, version, n_jobs=n_jobs, backend=backend, address=address,
-                     from_step=from_step, force=force, experiment=experiment, callback=callback)
+                     from_step=from_step, force=force, experiment=experiment, callback=callback,
+                     in_process=in_process)
     return driver.run()
 
 
 class _Driver:
     def __init__(self, pipeline: Pipeline, store: Store, version: int | None, *, n_jobs: int,
                  backend: str, address: Any, from_step: str | None, force: bool,
-                 experiment: str | None, callback) -> None:
+                 experiment: str | None, callback, in_process: bool = True) -> None:
         self.pipeline = pipeline
+        self.in_process = in_process
         self.store = store
         self.version = version
         self.n_jobs = n_jobs
@@ -590,7 +598,8 @@ class _Driver:
         )
         self.parent.log_params({"pipeline": self.pipeline.name, "version": self.version,
                                 "backend": self.backend, "n_jobs": self.n_jobs,
-                                "from_step": self.from_step or "", "force": self.force})
+                                "from_step": self.from_step or "", "force": self.force,
+                                "in_process": self.in_process})
         self.result = PipelineResult(self.pipeline, self.store, self.parent.id, self.version)
         self.cache = ps.begin_run(
             self.store, self.parent.id, self.pipeline.name, self.version, self.backend,
@@ -658,7 +667,7 @@ class _Driver:
                 busy = len(self.in_flight)
                 alone = busy == 0 and len([n for n in self._ready() if n != name]) == 0 \
                     and not self.retry_at
-                if self.backend == "sequential" or self.n_jobs == 1 or alone:
+                if self.backend == "sequential" or (self.in_process and (self.n_jobs == 1 or alone)):
                     self._open_step(name)
                     self._run_in_process(name)
                 elif busy < self.n_jobs:

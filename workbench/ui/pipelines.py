@@ -35,7 +35,13 @@ import workbench.steps as builtin_steps
 from workbench.errors import PipelineValidationError, WorkbenchError
 from workbench.pipelines import api as papi
 from workbench.pipelines import cache as pcache
-from workbench.pipelines.engine import StepRecord, lineage, run_pipeline, step_history
+from workbench.pipelines.engine import (
+    StepRecord,
+    default_backend,
+    lineage,
+    run_pipeline,
+    step_history,
+)
 from workbench.pipelines.graph import Pipeline, PipelineDiff, Step, normalise_ref
 from workbench.store.store import Store
 from workbench.ui.widgets import ErrorBanner, error_message, short_id
@@ -597,8 +603,11 @@ class PipelineEditorModel(param.Parameterized):
 
     # -- runs -----------------------------------------------------------------------------------------
     def start_run(self, from_step: str | None = None, force: bool = False, n_jobs: int = 1,
-                  backend: str | None = None) -> bool:
+                  backend: str | None = None, in_process: bool | None = None) -> bool:
         """Run the draft in a background thread (it is saved first if it changed).
+
+        The steps run on worker processes (``in_process=False``), so the process showing
+        the editor never runs step code, unless the backend is ``"sequential"``.
 
         Call :meth:`poll` to move the steps' statuses into ``statuses`` (the view does it
         periodically); ``running`` is False again when the run has ended.
@@ -628,6 +637,8 @@ class PipelineEditorModel(param.Parameterized):
             self.running = True
         self._run_started = time.perf_counter()
         snapshot = pipe.copy()
+        if in_process is None:
+            in_process = default_backend(backend)[0] == "sequential"
 
         def callback(event: str, rec: StepRecord) -> None:
             with self._lock:
@@ -636,7 +647,8 @@ class PipelineEditorModel(param.Parameterized):
         def target() -> None:
             try:
                 result = run_pipeline(snapshot, self.store, n_jobs=n_jobs, backend=backend,
-                                      from_step=from_step, force=force, callback=callback)
+                                      from_step=from_step, force=force, callback=callback,
+                                      in_process=in_process)
                 outcome: dict[str, Any] = {"result": result}
             except BaseException as exc:  # reported by poll()
                 if not isinstance(exc, WorkbenchError):
