@@ -234,11 +234,12 @@ def register(model, evaluation: dict[str, float] | None = None, name: str = "chu
              min_auc: float = 0.0, data: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
     """Log the model on the step's run and register it in the model registry.
 
-    Registers only when ``evaluation["auc"] >= min_auc``. When
-    ``workbench.registry`` is not available, the model is still logged (with
-    ``run.log_model``) and the run gets the tag ``registry = unavailable``;
-    the result says ``registered: False`` and why.
+    Registers only when ``evaluation["auc"] >= min_auc``. The evaluation's
+    metrics are logged on this step's run too, so the registered version carries
+    them (the registry's gates read a version's run metrics); the registry
+    records the pipeline and its version as lineage.
     """
+    from workbench.registry import Registry
     from workbench.tracking.fluent import active_run
 
     run = active_run()
@@ -252,21 +253,10 @@ def register(model, evaluation: dict[str, float] | None = None, name: str = "chu
     if data is not None:
         example = data["test"].drop(columns=[c for c in ("churned",) if c in data["test"]]).head(5)
     run.log_model(model, name="model", input_example=example)
-    try:
-        from workbench.registry import Registry
-    except ImportError as exc:
-        run.set_tags({"registry": "unavailable", "registered_model": name})
-        print(f"register: the model registry is not available ({exc}); model logged on run {run.id}")
-        return {"registered": False, "reason": f"registry unavailable: {exc}", "run_id": run.id}
-    from workbench.pipelines.context import current_step
-
-    ctx = current_step()
-    pipeline_version = f"{ctx.pipeline}@v{ctx.version}" if ctx and ctx.version else None
+    if evaluation:
+        run.log_metrics({k: float(v) for k, v in evaluation.items()})
     run.store.sync()  # the run and its model must be in the database to register
-    version = Registry(run.store).register_model(
-        name, run_id=run.id, artifact="model", pipeline_version=pipeline_version,
-        description=f"registered by pipeline {pipeline_version or ''}".strip(),
-    )
+    version = Registry(run.store).register_model(name, run_id=run.id, artifact="model")
     run.set_tags({"registered_model": name, "registered_version": str(version.version)})
     print(f"register: {name} version {version.version}")
     return {"registered": True, "name": name, "version": int(version.version), "run_id": run.id,

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -66,21 +67,24 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(base + "?page=runs&experiment=churn")
+            top_level = urllib.parse.quote("attributes.parent_run_id IS NULL")
+            page.goto(base + f"?page=runs&experiment=churn&filter={top_level}")
             _settle(page)
             page.screenshot(path=HERE / "runs.png")
             # compare the five best runs of the experiment
             boxes = page.locator(".tabulator-row input[type=checkbox]")
-            for i in range(min(5, boxes.count())):
+            for i in range(min(4, boxes.count())):
                 boxes.nth(i).click()
             page.locator(".wb-compare button").click()
             page.wait_for_url("**page=compare**")
+            page.set_viewport_size({"width": 1400, "height": 2000})  # the app scrolls inside
             _settle(page)
-            page.screenshot(path=HERE / "compare.png", full_page=True)
+            page.screenshot(path=HERE / "compare.png")
+            page.set_viewport_size({"width": 1400, "height": 1100})
             for name in ("pipelines", "training", "registry"):
                 page.goto(base + f"?page={name}")
                 _settle(page)
-                page.screenshot(path=HERE / f"{name}.png", full_page=True)
+                page.screenshot(path=HERE / f"{name}.png")
             browser.close()
     finally:
         server.terminate()

@@ -221,7 +221,8 @@ def test_lifecycle_template_end_to_end(store):
     reg = result.output("register")
     assert reg["registered"] is True and reg["version"] == 1
     version = wb.Registry(store).get_version("churn", 1)
-    assert version.pipeline_version == f"churn@v{result.version}"
+    assert version.pipeline_version == f"churn v{result.version}"
+    assert version.metrics["auc"] == pytest.approx(metrics["auc"])  # the gates can read it
     eval_run = store.get_run(result.steps["evaluate"].run_id)
     assert eval_run["metrics"]["auc"] == pytest.approx(metrics["auc"])
     lin = result.lineage()

@@ -22,17 +22,7 @@ from workbench.errors import NotFoundError
 from workbench.pipelines.graph import Pipeline, PipelineDiff, Step, diff_specs
 from workbench.store import pipelines_store as ps
 from workbench.store.store import Store
-
-
-def resolve_store(store: Store | str | os.PathLike | None) -> Store:
-    """A Store from a Store, a path, or None (the default store)."""
-    if isinstance(store, Store):
-        return store
-    if store is None:
-        from workbench.tracking.fluent import get_store
-
-        return get_store()
-    return Store(store)
+from workbench.tracking.fluent import resolve_store
 
 
 def save_pipeline(store: Store | str | os.PathLike | None, pipeline: Pipeline,

@@ -516,7 +516,8 @@ def run_pipeline(
     ``result.raise_for_status()``. An invalid pipeline raises
     :class:`PipelineValidationError` before anything is written.
     """
-    from workbench.pipelines.api import resolve_store, save_pipeline
+    from workbench.pipelines.api import save_pipeline
+    from workbench.tracking.fluent import resolve_store
 
     pipeline.validate()
     backend, address = default_backend(backend, address)

@@ -265,11 +265,9 @@ class Registry:
     """
 
     def __init__(self, store: Any = None, user: str | None = None) -> None:
-        if store is None:
-            from workbench.tracking.fluent import get_store
+        from workbench.tracking.fluent import resolve_store
 
-            store = get_store()
-        self.store = store
+        self.store = resolve_store(store)
         self.user = _text(user, "user", required=True) if user is not None else current_user()
         self._bootstrap()
 
@@ -1420,10 +1418,6 @@ def load_model(uri: str, store: Any = None) -> Any:
     given. The sha256 is checked before unpickling; a mismatch raises
     :class:`~workbench.errors.ArtifactIntegrityError` and loads nothing.
     """
-    if store is None:
-        from workbench.tracking.fluent import get_store
-
-        store = get_store()
     return _Loader(store).load_model(uri)
 
 
@@ -1431,5 +1425,7 @@ class _Loader(Registry):
     """A registry view for loading only: no user bootstrap (loading is not a registry action)."""
 
     def __init__(self, store: Any) -> None:
-        self.store = store
+        from workbench.tracking.fluent import resolve_store
+
+        self.store = resolve_store(store)
         self.user = current_user()

@@ -640,8 +640,10 @@ b AS (
 ),
 agg AS (
   SELECT bucket,
-         arg_min(struct_pack(step := step, ts := ts, value := value), value) AS lo_pt,
-         arg_max(struct_pack(step := step, ts := ts, value := value), value) AS hi_pt
+         arg_min(struct_pack(step := step, ts := ts, value := value),
+                 struct_pack(v := value, s := step)) AS lo_pt,
+         arg_max(struct_pack(step := step, ts := ts, value := value),
+                 struct_pack(v := value, s := -step)) AS hi_pt
   FROM b GROUP BY bucket
 )
 SELECT DISTINCT pt.step AS step, pt.ts AS ts, pt.value AS value FROM (
@@ -650,7 +652,8 @@ SELECT DISTINCT pt.step AS step, pt.ts AS ts, pt.value AS value FROM (
 """
 
 
-# The same buckets as _DOWNSAMPLE_SQL, computed per run (a window of its own
+# Ties (equal values in a bucket) go to the earliest step, so every query and every call
+# keeps the same points. The same buckets as _DOWNSAMPLE_SQL, computed per run (a window of its own
 # per run_id) for many runs in one pass; runs short enough come back whole.
 # Parameters: key, run ids, key, max_points, max_points, buckets per run.
 _DOWNSAMPLE_MANY_SQL = """
@@ -676,8 +679,10 @@ b AS (
 ),
 agg AS (
   SELECT run_id, bucket,
-         arg_min(struct_pack(step := step, ts := ts, value := value), value) AS lo_pt,
-         arg_max(struct_pack(step := step, ts := ts, value := value), value) AS hi_pt
+         arg_min(struct_pack(step := step, ts := ts, value := value),
+                 struct_pack(v := value, s := step)) AS lo_pt,
+         arg_max(struct_pack(step := step, ts := ts, value := value),
+                 struct_pack(v := value, s := -step)) AS hi_pt
   FROM b GROUP BY run_id, bucket
 ),
 sampled AS (

@@ -47,6 +47,17 @@ def get_store() -> Store:
     return _default_store
 
 
+def resolve_store(store: Store | str | os.PathLike | None) -> Store:
+    """A Store from a Store, a path, or None (the default store, :func:`get_store`).
+
+    >>> resolve_store(None) is get_store()  # doctest: +SKIP
+    True
+    """
+    if isinstance(store, Store):
+        return store
+    return get_store() if store is None else Store(store)
+
+
 def _stack() -> list[Run]:
     stack = getattr(_local, "stack", None)
     if stack is None:

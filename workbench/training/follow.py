@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import NotFoundError, SweepError
 from workbench.store.store import Store
+from workbench.training.sweep import sweep_config
 
 KIND_TAG = "workbench.kind"
 
@@ -85,14 +85,7 @@ class SweepRecord:
     def __init__(self, store: Store, sweep_run_id: str) -> None:
         self.store = store
         self.run_id = sweep_run_id
-        try:
-            info = store.get_run(sweep_run_id)
-        except NotFoundError:
-            raise SweepError(f"no sweep run {sweep_run_id!r} in {store.path}") from None
-        raw = info["tags"].get("sweep.config")
-        if raw is None:
-            raise SweepError(f"run {sweep_run_id} is not a sweep (it has no 'sweep.config' tag)")
-        self.config = json.loads(raw)
+        info, self.config = sweep_config(store, sweep_run_id)
         self.metric: str | None = self.config.get("metric")
         self.mode: str = self.config.get("mode") or "max"
         self.strategy_name: str = self.config.get("strategy", "?")

@@ -48,6 +48,7 @@ import pandas as pd
 from workbench.errors import InvalidInputError, NotFoundError, SearchSpaceError, SweepError
 from workbench.store.store import Store
 from workbench.tracking.datasets import DATASET_ROLES
+from workbench.tracking.fluent import resolve_store
 from workbench.tracking.run import Run
 from workbench.training.space import check_space, space_from_dict, space_to_dict, trial_seed
 from workbench.training.strategies import DoneTrial, Strategy, TrialSpec, make_strategy
@@ -93,16 +94,6 @@ def _jsonable(value: Any) -> Any:
 
 def _params_json(params: dict[str, Any]) -> str:
     return json.dumps({k: _jsonable(v) for k, v in params.items()}, default=repr, sort_keys=False)
-
-
-def _resolve_store(store: Store | str | os.PathLike | None) -> Store:
-    if isinstance(store, Store):
-        return store
-    if store is None:
-        from workbench.tracking.fluent import get_store
-
-        return get_store()
-    return Store(store)
 
 
 def _check_datasets(datasets: Any) -> list[tuple[str, Any, str]]:
@@ -596,6 +587,11 @@ class Sweep:
             )
         return run
 
+    def _record_killed(self, spec: TrialSpec, run: Run, seed: int | None, reason: str) -> None:
+        run.end("KILLED")
+        self._record(TrialResult(spec.index, run.id, "KILLED", dict(spec.params), seed=seed,
+                                 rung=spec.rung, budget=spec.budget, error=reason))
+
     def _record(self, result: TrialResult) -> None:
         with self._lock:
             self._results[result.index] = result
@@ -701,44 +697,14 @@ class Sweep:
             executor.kill()
             for spec, run, seed in in_flight.values():
                 run.set_tag("error", "stopped: the sweep was cancelled")
-                run.end("KILLED")
-                self._record(
-                    TrialResult(
-                        spec.index,
-                        run.id,
-                        "KILLED",
-                        dict(spec.params),
-                        None,
-                        {},
-                        seed,
-                        spec.rung,
-                        spec.budget,
-                        None,
-                        "stopped: the sweep was cancelled",
-                    )
-                )
+                self._record_killed(spec, run, seed, "stopped: the sweep was cancelled")
             _remove_partial_spools(self.store.spool_dir, pids)
         if cancelled:
             for spec in self.strategy.pending():
                 seed = trial_seed(self.seed, spec.config) if spec.params else None
                 run = self._create_trial_run(spec, seed)
                 run.set_tag("sweep.never_started", "true")
-                run.end("KILLED")
-                self._record(
-                    TrialResult(
-                        spec.index,
-                        run.id,
-                        "KILLED",
-                        dict(spec.params),
-                        None,
-                        {},
-                        seed,
-                        spec.rung,
-                        spec.budget,
-                        None,
-                        "never started",
-                    )
-                )
+                self._record_killed(spec, run, seed, "never started")
         if executor is not None:
             executor.close()
         self._close_run(cancelled)
@@ -826,6 +792,21 @@ def _check_common(train, metric, mode, n_jobs, backend, address):
     return n_jobs, backend
 
 
+def sweep_config(store: Store, sweep_run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sweep's run (``Store.get_run``) and the settings it recorded (its ``sweep.config`` tag).
+
+    Raises :class:`SweepError` when there is no such run or it is not a sweep.
+    """
+    try:
+        info = store.get_run(sweep_run_id)
+    except NotFoundError:
+        raise SweepError(f"no sweep run {sweep_run_id!r} in {store.path}") from None
+    raw = info["tags"].get("sweep.config")
+    if raw is None:
+        raise SweepError(f"run {sweep_run_id} is not a sweep (it has no 'sweep.config' tag)")
+    return info, json.loads(raw)
+
+
 def sweep(
     train: Callable[[dict[str, Any], Any], Any],
     space: dict[str, Any] | None = None,
@@ -892,7 +873,7 @@ def sweep(
     )
     if strat.name in ("halving", "tpe") and metric is None:
         raise InvalidInputError(f"strategy={strat.name!r} needs metric= (the value to optimise)")
-    store = _resolve_store(store)
+    store = resolve_store(store)
     experiment = "Default" if experiment is None else experiment
     datasets_in = _check_datasets(datasets)
     config = {
@@ -987,21 +968,14 @@ def resume_sweep(
     ``train`` defaults to the function recorded on the sweep (``module:qualname``).
     The new trials are nested under the same sweep run.
     """
-    store = _resolve_store(store)
+    store = resolve_store(store)
     from workbench.store.ingest import mark_dead_runs
 
     with store.connection() as con:  # ingests everything waiting first
         mark_dead_runs(con, store.spool_dir)  # a crashed sweep's runs become KILLED
-    try:
-        info = store.get_run(sweep_run_id)
-    except NotFoundError:
-        raise SweepError(f"no sweep run {sweep_run_id!r} in {store.path}") from None
-    raw = info["tags"].get("sweep.config")
-    if raw is None:
-        raise SweepError(f"run {sweep_run_id} is not a sweep (it has no 'sweep.config' tag)")
+    info, config = sweep_config(store, sweep_run_id)
     if info["status"] == "RUNNING":
         raise SweepError(f"sweep {sweep_run_id} is still running; cancel it before resuming")
-    config = json.loads(raw)
     if space is not None:
         space = check_space(space)
     elif config.get("space") is not None:
@@ -1101,7 +1075,7 @@ def rerun(
     The new run is a top-level run tagged ``rerun_of=<run_id>``; the result
     says how it ended and what it measured.
     """
-    store = _resolve_store(store)
+    store = resolve_store(store)
     info = store.get_run(run_id)
     tags = info["tags"]
     if "sweep.params" not in tags:

@@ -424,7 +424,7 @@ class CompareModel(param.Parameterized):
             x_axis_type="datetime" if self.x_axis == "wall time" else "linear",
             y_axis_type="log" if self.log_y else "linear",
             x_axis_label=self.x_label(), y_axis_label=key,
-            width=500 + 110 * columns, height=340, toolbar_location="above",
+            width=430 + 110 * columns, height=340, toolbar_location="above",
             tools="pan,wheel_zoom,box_zoom,reset,save",
         )
         if self.x_axis == "step":
