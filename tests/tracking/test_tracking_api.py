@@ -100,9 +100,8 @@ def test_nan_and_infinities_are_stored_as_given(store):
     ],
 )
 def test_bad_metrics_are_refused_and_change_nothing(store, key, value, error, phrase):
-    with wb.start_run(experiment="e", store=store) as run:
-        with pytest.raises(error, match=phrase):
-            run.log_metric(key, value)
+    with wb.start_run(experiment="e", store=store) as run, pytest.raises(error, match=phrase):
+        run.log_metric(key, value)
     assert store.latest_metrics([run.id]).empty
 
 
@@ -190,9 +189,8 @@ def test_starting_a_second_run_needs_nested(store):
 def test_artifact_paths_that_leave_the_root_are_refused(store, tmp_path, bad):
     src = tmp_path / "f.txt"
     src.write_text("x")
-    with wb.start_run(experiment="e", store=store) as run:
-        with pytest.raises(ArtifactPathError):
-            run.log_artifact(src, artifact_path=bad) if bad else run.log_text("x", bad)
+    with wb.start_run(experiment="e", store=store) as run, pytest.raises(ArtifactPathError):
+        run.log_artifact(src, artifact_path=bad) if bad else run.log_text("x", bad)
     assert store.list_artifacts(run.id).empty
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -116,8 +115,10 @@ def test_one_curve_per_run_having_the_metric(seeded):
     assert len(lines) == 3  # run d has no val_loss
     assert len({line["color"] for line in lines}) == 3
     assert [line["run"] for line in lines] == ["a", "b", "c"]
-    assert [item.label["value"] for item in model.metric_figure("val_loss").legend[0].items] == [
-        "a", "b", "c"]
+    # one legend for every chart: each run keeps its colour in all of them
+    assert [label for label, _ in model.legend_entries()] == ["a", "b", "c", "d"]
+    assert {line["run"]: line["color"] for line in _lines(model.metric_figure("auc"))} == dict(
+        model.legend_entries())
     assert len(_lines(model.metric_figure("auc"))) == 4
 
 

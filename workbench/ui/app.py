@@ -125,6 +125,8 @@ class WorkbenchApp(pn.viewable.Viewer):
                     f"The {PAGES.get(page, page)} page could not be shown: {html.escape(error_message(exc))}",
                     alert_type="danger", css_classes=["wb-error"], sizing_mode="stretch_width",
                 )
+            if self.main.objects and self.main.objects[-1] is view:
+                return  # already shown (a page and its runs can change in one update)
             heading = pn.pane.Markdown(f"## {PAGES[page]}", margin=(0, 10))
             has_own_title = page == "compare" and len(self.state.run_ids) >= 2
             self.main.objects = [view] if has_own_title else [heading, view]

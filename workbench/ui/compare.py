@@ -22,7 +22,7 @@ metric, downsampled in SQL to ``max_points`` points per curve.
 
 from __future__ import annotations
 
-import math
+import html
 import re
 from typing import Any
 
@@ -35,8 +35,6 @@ from bokeh.models import (
     ColumnDataSource,
     FixedTicker,
     HoverTool,
-    Legend,
-    LegendItem,
     LinearColorMapper,
     NumeralTickFormatter,
     Span,
@@ -387,21 +385,29 @@ class CompareModel(param.Parameterized):
             return out
         starts = dict(zip(self.runs["run_id"], self.runs["start_time"], strict=False))
         hist = hist.sort_values(["run_id", "step", "timestamp"], kind="stable")
-        groups = dict(tuple(hist.groupby("run_id", sort=False)))  # one pass, not one scan per run
+        # one sort, then numpy slices per run (a pandas group per run cost ~1 ms each)
+        run_col = hist["run_id"].to_numpy()
+        cuts = np.flatnonzero(run_col[1:] != run_col[:-1]) + 1
+        bounds = dict(zip(run_col[np.r_[0, cuts]], zip(np.r_[0, cuts], np.r_[cuts, len(run_col)]),
+                          strict=True))
+        steps = hist["step"].to_numpy()
+        stamps = hist["timestamp"]
+        utc = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        values_all = hist["value"].to_numpy(dtype=float)
         for run_id in self.runs["run_id"]:
-            h = groups.get(run_id)
-            if h is None:
+            if run_id not in bounds:
                 continue
+            lo, hi = bounds[run_id]
             if self.x_axis == "step":
-                x = h["step"].to_numpy()
+                x = steps[lo:hi]
             elif self.x_axis == "wall time":
-                x = h["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+                x = utc[lo:hi]
             else:
                 start = starts.get(run_id)
                 if start is None or pd.isna(start):
-                    start = h["timestamp"].min()
-                x = ((h["timestamp"] - start).dt.total_seconds()).to_numpy()
-            values = h["value"].to_numpy(dtype=float)
+                    start = stamps.iloc[lo:hi].min()
+                x = (stamps.iloc[lo:hi] - start).dt.total_seconds().to_numpy()
+            values = values_all[lo:hi]
             out[run_id] = pd.DataFrame({"x": x, "y": ema(values, self.smoothing), "value": values})
         return out
 
@@ -410,21 +416,22 @@ class CompareModel(param.Parameterized):
                 "relative time": "relative time (s)"}[self.x_axis]
 
     def metric_figure(self, key: str):
-        """A Bokeh figure of ``key``: one line per run having it, coloured and in the legend.
+        """A Bokeh figure of ``key``: one line per run having it, in the run's colour.
 
-        All runs' lines are one ``multi_line`` glyph (legend items point at its rows): drawn
-        with Bokeh directly, as HoloViews' one-plot-per-curve cost seconds for 20 x 5 curves.
+        All runs' lines are one ``multi_line`` glyph, drawn with Bokeh directly: HoloViews'
+        one-plot-per-curve cost seconds for 20 x 5 curves. The run colours are the same
+        in every chart, so one legend (:meth:`legend_entries`) serves them all; a legend
+        per chart cost the browser about a second to lay out for 20 runs x 5 charts.
         """
         data = self.curve_data(key)
         labels = dict(zip(self.runs["run_id"], self.runs["label"], strict=False)) if self.runs is not None else {}
         colors = dict(zip(self.runs["run_id"], self.runs["color"], strict=False)) if self.runs is not None else {}
-        columns = max(1, math.ceil(len(data) / 16))
         fig = figure(
             title=f"{key} ({'higher' if self.direction(key) == 'max' else 'lower'} is better)",
             x_axis_type="datetime" if self.x_axis == "wall time" else "linear",
             y_axis_type="log" if self.log_y else "linear",
             x_axis_label=self.x_label(), y_axis_label=key,
-            width=430 + 110 * columns, height=340, toolbar_location="above",
+            width=520, height=320, toolbar_location="above",
             tools="pan,wheel_zoom,box_zoom,reset,save",
         )
         if self.x_axis == "step":
@@ -441,12 +448,13 @@ class CompareModel(param.Parameterized):
         lines = fig.multi_line("xs", "ys", source=source, line_color="color", line_width=1.8,
                                hover_line_width=3.5)
         fig.add_tools(HoverTool(renderers=[lines], tooltips=[("run", "@run")]))
-        fig.add_layout(Legend(
-            items=[LegendItem(label=labels[rid], renderers=[lines], index=i)
-                   for i, rid in enumerate(frames)],
-            label_text_font_size="8pt", spacing=0, glyph_height=12, ncols=columns,
-        ), "right")
         return fig
+
+    def legend_entries(self) -> list[tuple[str, str]]:
+        """``(run label, colour)`` of every run, in run order: the charts' shared legend."""
+        if self.runs is None:
+            return []
+        return list(zip(self.runs["label"], self.runs["color"], strict=False))
 
     def metric_figures(self) -> dict[str, Any]:
         """``{metric: Bokeh figure}`` for every metric in ``chart_metrics``."""
@@ -759,8 +767,18 @@ class RunComparison(pn.viewable.Viewer):
         if not figures:
             return pn.pane.Markdown("*These runs logged no metrics.*")
         panes = [pn.pane.Bokeh(fig, width=fig.width, height=fig.height) for fig in figures.values()]
+        legend = " ".join(
+            f"<span class='wb-legend-item' style='white-space:nowrap;margin-right:14px'>"
+            f"<span style='display:inline-block;width:14px;height:4px;background:{color};"
+            f"vertical-align:middle;margin-right:4px'></span>{html.escape(str(label))}</span>"
+            for label, color in self.model.legend_entries()
+        )
         # Two charts a row (a FlexBox collapses fixed-size Bokeh figures in Panel 1.9).
-        return pn.Column(*[pn.Row(*panes[i:i + 2]) for i in range(0, len(panes), 2)])
+        return pn.Column(
+            pn.pane.HTML(f"<div style='font-size:12px;line-height:1.8'>{legend}</div>",
+                         sizing_mode="stretch_width", css_classes=["wb-legend"]),
+            *[pn.Row(*panes[i:i + 2]) for i in range(0, len(panes), 2)],
+        )
 
     def _parallel_view(self):
         fig = self.model.parallel_plot()
