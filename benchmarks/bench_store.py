@@ -33,7 +33,7 @@ def median_of(fn, repeats: int) -> float:
 
 
 def bench_unbatched(store: wb.Store, n: int) -> tuple[float, float]:
-    with wb.start_run(experiment="bench", store=store) as run:
+    with wb.start_run(experiment="bench", store=store):
         t0 = time.perf_counter()
         for i in range(n):
             wb.log_metric("loss", 1.0 / (i + 1), step=i)

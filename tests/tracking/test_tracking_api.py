@@ -70,7 +70,7 @@ def test_run_records_environment_user_and_status(store):
 
 def test_an_exception_inside_the_run_marks_it_failed_with_the_traceback(store):
     with pytest.raises(ZeroDivisionError), wb.start_run(experiment="e", store=store) as run:
-        1 / 0
+        1 / 0  # noqa: B018 - the error under test
     info = store.get_run(run.id)
     assert info["status"] == "FAILED"
     assert "ZeroDivisionError" in info["tags"]["error"]
@@ -178,7 +178,7 @@ def test_logging_to_an_ended_run_is_refused(store):
 
 
 def test_starting_a_second_run_needs_nested(store):
-    with wb.start_run(experiment="e", store=store):
+    with wb.start_run(experiment="e", store=store):  # noqa: SIM117 - the outer run must be active first
         with pytest.raises(RunStateError, match="nested=True"):
             wb.start_run(experiment="e", store=store)
     with pytest.raises(RunStateError, match="no active run"):
@@ -242,7 +242,7 @@ def test_dataset_digest_depends_on_content_not_on_object_identity(store, tmp_pat
 
 
 def test_delete_and_restore_take_nested_runs_along(store):
-    with wb.start_run(experiment="e", store=store) as parent:
+    with wb.start_run(experiment="e", store=store) as parent:  # noqa: SIM117 - parent then child, in that order
         with wb.start_run(nested=True) as child:
             pass
     store.delete_run(parent.id)
