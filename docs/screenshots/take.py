@@ -81,10 +81,24 @@ def main() -> None:
             _settle(page)
             page.screenshot(path=HERE / "compare.png")
             page.set_viewport_size({"width": 1400, "height": 1100})
-            for name in ("pipelines", "training", "registry"):
-                page.goto(base + f"?page={name}")
-                _settle(page)
-                page.screenshot(path=HERE / f"{name}.png")
+            page.goto(base + "?page=pipelines")
+            _settle(page)
+            page.screenshot(path=HERE / "pipelines.png")
+            # the demo's finished sweep, reopened from "Show a recent sweep"
+            page.goto(base + "?page=training")
+            _settle(page)
+            recent = page.locator(".wb-recent-sweeps select")
+            recent.select_option(index=1)
+            _settle(page)
+            page.screenshot(path=HERE / "training.png")
+            # the demo's pending request, selected in the approval inbox
+            page.goto(base + "?page=registry")
+            _settle(page)
+            page.locator(".bk-tab", has_text="Approval inbox").first.click()
+            _settle(page)
+            page.locator(".wb-inbox .tabulator-row").locator("visible=true").first.click()
+            _settle(page)
+            page.screenshot(path=HERE / "registry.png")
             browser.close()
     finally:
         server.terminate()
