@@ -11,6 +11,7 @@ from workbench.ui.runs_table import (
     DEFAULT_PARAM_COLUMNS,
     RunTable,
     RunTableModel,
+    column_widths,
     sort_key,
 )
 
@@ -157,3 +158,17 @@ def test_empty_store_says_so(tmp_path):
     view = RunTable(wb.Store(tmp_path / "empty.duckdb"))
     assert view.model.total == 0 and view.model.experiment == ""
     assert view._empty.visible and "no runs yet" in view._empty.object
+
+
+def test_column_widths_fit_header_or_cells_whichever_is_wider():
+    shown = pd.DataFrame({
+        "run_id": ["x" * 32], "run_name": ["a-rather-long-run-name-for-a-run"],
+        "status": ["<span class='badge'>FINISHED</span>" * 3], "params.lr": ["0.1"],
+    })
+    widths = column_widths(shown)
+    assert "run_id" not in widths  # hidden
+    assert widths["status"] == 120  # a badge, not its HTML's length
+    # the long name sets run_name's width; the short value leaves the header's
+    assert widths["run_name"] > widths["params.lr"] >= 12 * len("params.lr")
+    assert column_widths(shown.assign(run_name=["r"]))["run_name"] < widths["run_name"]
+    assert max(column_widths(shown.assign(run_name=["z" * 500])).values()) == 360  # capped

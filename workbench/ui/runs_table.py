@@ -324,6 +324,27 @@ def _display_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def column_widths(shown: pd.DataFrame) -> dict[str, int]:
+    """Pixel widths of the table's columns from the text shown (``_display_frame``, before
+    the run-name links): the bold header with its sort arrow or the cells, whichever is wider;
+    the status column holds a badge (HTML), so it gets a fixed width.
+
+    Given to Tabulator so it need not measure every cell on each update (its
+    ``fit_data_table`` measuring was most of the time a filter took in the browser).
+    """
+    widths = {}
+    for col in shown.columns:
+        if col == "run_id":
+            continue
+        cells = shown[col].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
+                               else str(v))
+        longest = int(cells.str.len().max()) if len(cells) else 0
+        widths[col] = int(min(max(12 * len(str(col)) + 52, 9 * longest + 28, 70), 360))
+    if "status" in widths:
+        widths["status"] = 120
+    return widths
+
+
 class RunTable(pn.viewable.Viewer):
     """The run table view. ``on_open(run_id)`` and ``on_compare(run_ids)`` are called when the
     user opens a run or compares runs; without them (e.g. in JupyterLab) the run detail or the
@@ -508,6 +529,7 @@ class RunTable(pn.viewable.Viewer):
         m = self.model
         rows = m.rows if m.rows is not None else pd.DataFrame(columns=BASE_COLUMNS)
         df = _display_frame(rows)
+        widths = column_widths(df)  # before the run names become links
         if "run_name" in df:
             df["run_name"] = [
                 f'<span class="wb-run-link" title="open run {rid}" style="color:#0d6efd;'
@@ -520,6 +542,8 @@ class RunTable(pn.viewable.Viewer):
         self._syncing = True
         try:
             with pn.io.hold():
+                if widths != self.table.widths:
+                    self.table.widths = widths
                 self.table.value = df
                 self.table.selection = selection
         finally:
