@@ -74,7 +74,7 @@ class WorkbenchApp(pn.viewable.Viewer):
         self._compare_for: str | None = None
         self.nav = pn.widgets.RadioButtonGroup(
             options={label: key for key, label in PAGES.items()}, value=self.state.page,
-            orientation="vertical", color="light", button_style="outline",
+            orientation="vertical", color="light", variant="outline",
             sizing_mode="stretch_width", css_classes=["wb-nav"],
         )
         self.nav.param.watch(lambda e: setattr(self.state, "page", e.new), "value")
