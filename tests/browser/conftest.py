@@ -15,12 +15,14 @@ Fixtures (no import needed):
 ``recorded``           the :class:`PageRecord` of ``page``.
 ``open_page``          factory ``open_page(url=None, *, viewport=(1280, 800), wait=True) -> Page``
                        for further recorded pages (each in its own context).
+``log_mark``           the length of the test module's ``app`` server log when the test began,
+                       for ``assert_no_server_errors(app, log_mark)`` on a shared server.
 
 Helpers, importable in test modules as ``from browser_harness import ...`` (this conftest
 registers itself under that name, because several ``conftest`` modules may exist):
 
 ``assert_offline(page_or_record, allow=())``, ``assert_no_console_errors(page_or_record,
-ignore=())``, ``assert_no_server_errors(served_app)``, ``screenshot(page, name) -> Path``,
+ignore=())``, ``assert_no_server_errors(served_app, since=0)``, ``screenshot(page, name) -> Path``,
 ``wait_for_panel(page, timeout=30_000)``, ``wait_for_idle(page, timeout=30_000)``,
 ``record_of(page) -> PageRecord``.
 
@@ -532,15 +534,34 @@ def serve_app_module(tmp_path_factory):
     launcher.close()
 
 
-def assert_no_server_errors(served: ServedApp) -> None:
-    """Fail if the server's log holds a Python traceback, an app error or a 500 response."""
-    text = served.log()
+# Tornado logs a traceback when a page closes while the server still writes to its websocket
+# (``WebSocketClosedError``): the page going away, not an app error, so those blocks are left out.
+_CLOSED_SOCKET = re.compile(
+    r"Failed sending message as connection was closed\n[^\n]*Task exception was never retrieved\n"
+    r"future: <Task finished[^\n]*WebSocketClosedError\(\)>\n(?:(?!\n\d{4}-\d\d-\d\d ).)*",
+    re.S,
+)
+
+
+def assert_no_server_errors(served: ServedApp, since: int = 0) -> None:
+    """Fail if the server's log holds a Python traceback, an app error or a 500 response.
+
+    ``since`` (a length of ``served.log()``, e.g. the ``log_mark`` fixture) checks only what
+    was logged after it: a module-scoped server is shared by several tests.
+    """
+    text = _CLOSED_SOCKET.sub("", served.log()[since:])
     if (
         "Traceback (most recent call last)" in text
         or _APP_ERROR in text
         or re.search(r"\b500 (GET|POST)\b", text)
     ):
-        pytest.fail(f"panel serve logged errors:\n{served.log(tail=200)}", pytrace=False)
+        pytest.fail(f"panel serve logged errors:\n{text[-6000:]}", pytrace=False)
+
+
+@pytest.fixture
+def log_mark(app):
+    """How long the test module's ``app`` server log was when the test began."""
+    return len(app.log())
 
 
 # --------------------------------------------------------------------------- import alias

@@ -13,6 +13,7 @@ import shutil
 import pytest
 from browser_harness import (
     assert_no_console_errors,
+    assert_no_server_errors,
     assert_offline,
     screenshot,
     wait_for_idle,
@@ -41,32 +42,6 @@ def store_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(serve_app_module, store_path):
     return serve_app_module(APP, env={"WORKBENCH_STORE": str(store_path[0])})
-
-
-@pytest.fixture
-def log_mark(app):
-    """Where the shared server's log stood when the test began."""
-    return len(app.log())
-
-
-_CLOSED_SOCKET = re.compile(
-    r"Failed sending message as connection was closed\n[^\n]*Task exception was never retrieved\n"
-    r"future: <Task finished[^\n]*WebSocketClosedError\(\)>\n(?:(?!\n\d{4}-\d\d-\d\d ).)*",
-    re.S,
-)
-
-
-def assert_no_server_errors(app, since: int = 0) -> None:
-    """The harness's check, for this test's part of a module-scoped server's log.
-
-    Tornado logs a traceback when a browser page closes while the server is still writing to
-    its websocket (``WebSocketClosedError``); that is the page going away, not an app error,
-    so those blocks (and only those) are left out.
-    """
-    text = _CLOSED_SOCKET.sub("", app.log()[since:])
-    if ("Traceback (most recent call last)" in text or "Error running application handler" in text
-            or re.search(r"\b500 (GET|POST)\b", text)):
-        pytest.fail(f"panel serve logged errors:\n{text[-6000:]}", pytrace=False)
 
 
 def _open(page, url):

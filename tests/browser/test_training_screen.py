@@ -12,6 +12,7 @@ import re
 import pytest
 from browser_harness import (
     assert_no_console_errors,
+    assert_no_server_errors,
     assert_offline,
     screenshot,
     wait_for_idle,
@@ -26,26 +27,6 @@ APP = "apps/workbench_app.py"
 def app(serve_app_module, tmp_path_factory):
     folder = tmp_path_factory.mktemp("training-store")
     return serve_app_module(APP, env={"WORKBENCH_STORE": str(folder / "train.duckdb")})
-
-
-@pytest.fixture
-def log_mark(app):
-    return len(app.log())
-
-
-_CLOSED_SOCKET = re.compile(
-    r"Failed sending message as connection was closed\n[^\n]*Task exception was never retrieved\n"
-    r"future: <Task finished[^\n]*WebSocketClosedError\(\)>\n(?:(?!\n\d{4}-\d\d-\d\d ).)*",
-    re.S,
-)
-
-
-def assert_no_server_errors(app, since: int = 0) -> None:
-    """No traceback in this test's part of the shared server's log (closed websockets aside)."""
-    text = _CLOSED_SOCKET.sub("", app.log()[since:])
-    if ("Traceback (most recent call last)" in text or "Error running application handler" in text
-            or re.search(r"\b500 (GET|POST)\b", text)):
-        pytest.fail(f"panel serve logged errors:\n{text[-6000:]}", pytrace=False)
 
 
 def _open_training(page, app):
