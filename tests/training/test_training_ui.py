@@ -10,6 +10,7 @@ import pytest
 import workbench as wb
 from workbench.demo import sample_data_dir
 from workbench.registry import Registry
+from workbench.training.examples import quadratic
 from workbench.ui.training import (
     TrainingModel,
     TrainingView,
@@ -222,6 +223,15 @@ def test_a_finished_sweep_is_shown_from_the_store_with_its_settings(store):
     assert set(other.space_spec) == set(m.space_spec)
     assert (other.status, other.finished, other.best_run_id) == ("FINISHED", 2, m.best_run_id)
     assert not other.attach("no-such-run") and "no sweep run" in other.error
+
+
+def test_a_sweep_from_python_shows_its_own_metric(store):
+    done = wb.sweep(quadratic, space={"x": wb.float_range(-1, 1)}, n_trials=2, n_jobs=1,
+                    metric="score", mode="min", experiment="py", store=store, seed=0)
+    m = TrainingModel(store)
+    assert m.attach(done.run_id), m.error
+    assert (m.metric, m.mode) == ("score", "min")
+    assert "score" in m.metric_options  # the form can show it, not a default in its place
 
 
 def test_the_view_launches_polls_and_opens_and_compares_runs(store):

@@ -409,7 +409,11 @@ class TrainingModel(param.Parameterized):
         if all(fixed.values()):
             self.space_spec = {k: v for k, v in space.items() if k not in tabular.FIXED_PARAMS}
         if handle.metric:
-            self.param.update(metric=handle.metric, mode=handle.mode)
+            # a sweep launched from Python may optimise a metric the form does not offer
+            options = list(self.metric_options)
+            if handle.metric not in options:
+                options.append(handle.metric)
+            self.param.update(metric_options=options, metric=handle.metric, mode=handle.mode)
 
     def cancel(self) -> None:
         """Stop the running sweep (returns at once; ``refresh`` shows the outcome)."""
