@@ -220,7 +220,8 @@ def test_churn_concept_drift_in_last_two_months(churn):
 # --------------------------------------------------------------------------- #
 def test_ab_no_sample_ratio_mismatch_and_sticky(ab):
     counts = ab["variant"].value_counts()
-    assert counts["control"] != counts["treatment"]  # a tiny, realistic imbalance
+    # a tiny, realistic imbalance: not exactly 50/50, and far from a sample-ratio mismatch
+    assert 0 < abs(counts["control"] - counts["treatment"]) / len(ab) < 0.02
     assert stats.chisquare(counts.to_numpy()).pvalue > 0.01
     assert (ab.groupby("user_id")["variant"].nunique() == 1).all()
     # sticky bucketing: the variant is a pure function of the user id
@@ -257,6 +258,5 @@ def test_generators_are_deterministic_and_match_files(name):
 def test_seed_changes_generated_data():
     a, b = build.make_churn(seed=0, n=500), build.make_churn(seed=1, n=500)
     assert not a.equals(b)
-    pd.testing.assert_frame_equal(
-        build.make_ab_events(seed=3, n=300), build.make_ab_events(seed=3, n=300)
-    )
+    c, d = build.make_ab_events(seed=3, n=300), build.make_ab_events(seed=4, n=300)
+    assert (c["converted"] != d["converted"]).any() or (c["revenue"] != d["revenue"]).any()

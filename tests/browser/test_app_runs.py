@@ -184,7 +184,10 @@ def test_run_detail_opens_with_plots_artifacts_and_parent(app, log_mark, page, o
 def test_delete_and_restore_with_confirmation(app, log_mark, page):
     _open(page, app)
     _wait_rows(page, TOTAL)
-    page.locator(".tabulator-row input[type=checkbox]").first.click()
+    # a run without children ("cv-parent" would take its two folds along)
+    childless = page.locator(".tabulator-row", has=page.locator(
+        ".tabulator-cell[tabulator-field='run_name']", has_text=re.compile(r"^run-")))
+    childless.first.locator("input[type=checkbox]").click()
     page.locator(".wb-delete button").click()
     bar = page.locator(".wb-confirm-bar")
     bar.get_by_text("Delete 1 selected run").wait_for()

@@ -6,7 +6,8 @@ import holoviews as hv
 import panel as pn
 
 import workbench as wb
-from workbench.ui.registry import RegistryModel, RegistryView
+from workbench.ui.registry import RegistryView
+from workbench.ui.registry_model import RegistryModel
 
 
 def _setup(store, reg, make_run, auc=0.8):

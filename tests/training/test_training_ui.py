@@ -11,9 +11,9 @@ import workbench as wb
 from workbench.demo import sample_data_dir
 from workbench.registry import Registry
 from workbench.training.examples import quadratic
-from workbench.ui.training import (
+from workbench.ui.training import TrainingView
+from workbench.ui.training_model import (
     TrainingModel,
-    TrainingView,
     dataset_options,
     format_values,
     parse_values,

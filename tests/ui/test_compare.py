@@ -9,14 +9,8 @@ import pytest
 from bokeh.models import LogScale
 
 import workbench as wb
-from workbench.ui.compare import (
-    MAX_RUNS,
-    NA_POSITION,
-    CompareModel,
-    RunComparison,
-    ema,
-    guess_direction,
-)
+from workbench.ui.compare import RunComparison
+from workbench.ui.compare_model import MAX_RUNS, NA_POSITION, CompareModel, ema, guess_direction
 
 T0 = 1_767_000_000_000  # fixed epoch ms for the metric timestamps
 

@@ -9,9 +9,9 @@ import pytest
 
 import workbench as wb
 from workbench.pipelines import list_versions, load_pipeline, pipeline_runs
-from workbench.ui.pipelines import (
+from workbench.ui.pipelines import PipelineEditor
+from workbench.ui.pipelines_model import (
     STEP_COLOURS,
-    PipelineEditor,
     PipelineEditorModel,
     parse_value,
     step_colour,

@@ -6,12 +6,11 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.ui.runs_table import (
+from workbench.ui.runs_table import RunTable, column_widths
+from workbench.ui.runs_table_model import (
     DEFAULT_METRIC_COLUMNS,
     DEFAULT_PARAM_COLUMNS,
-    RunTable,
     RunTableModel,
-    column_widths,
     sort_key,
 )
 

@@ -381,10 +381,10 @@ class Store:
         return out.reset_index()
 
     def child_runs(self, run_id: str) -> pd.DataFrame:
-        """The runs nested directly under ``run_id``."""
+        """The runs nested directly under ``run_id``, oldest first (ties by name, so the order is stable)."""
         return self._query_df(
             "SELECT run_id, run_name, status, start_time, end_time FROM runs "
-            "WHERE parent_run_id = ? AND deleted_at IS NULL ORDER BY start_time",
+            "WHERE parent_run_id = ? AND deleted_at IS NULL ORDER BY start_time, run_name, run_id",
             [run_id],
         ).assign(
             start_time=lambda d: _to_datetime(d["start_time"]),

@@ -15,7 +15,8 @@ from typing import Any
 
 from workbench.ui.app import AppState, create_app, serve
 from workbench.ui.run_detail import RunDetail, RunDetailModel
-from workbench.ui.runs_table import RunTable, RunTableModel
+from workbench.ui.runs_table import RunTable
+from workbench.ui.runs_table_model import RunTableModel
 
 __all__ = [
     "AppState",

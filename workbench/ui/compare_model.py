@@ -1,0 +1,578 @@
+"""The Compare screen's view-model: runs, latest values, params, histories and charts.
+
+No Panel here: the view (``workbench.ui.compare``) lays it out; tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import param
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    FixedTicker,
+    HoverTool,
+    LinearColorMapper,
+    NumeralTickFormatter,
+    Span,
+)
+from bokeh.palettes import Viridis256
+from bokeh.plotting import figure
+
+from workbench.store.store import Store
+
+MIN_RUNS = 2
+MAX_RUNS = 50
+X_AXES = ("step", "wall time", "relative time")
+DIRECTIONS = ("max", "min")
+
+# Words in a metric name that say which way is better. Lower-is-better words
+# are checked first, so ``accuracy_std`` and ``auc_loss`` count as "min".
+_LOWER_WORDS = frozenset(
+    {"loss", "error", "err", "errors", "rmse", "mse", "mae", "mape", "smape", "nll", "perplexity",
+     "ppl", "std", "stdev", "variance", "var", "latency", "time", "duration", "cost", "wer", "cer",
+     "fpr", "fnr", "brier", "logloss", "regret", "distance", "divergence", "kl"}
+)
+_HIGHER_WORDS = frozenset(
+    {"auc", "roc", "acc", "accuracy", "f1", "r2", "precision", "recall", "score", "ap", "map",
+     "ndcg", "mrr", "iou", "dice", "bleu", "rouge", "sensitivity", "specificity", "tpr", "tnr",
+     "kappa", "mcc", "gain", "reward", "return", "fscore", "top1", "top5", "hit", "hits",
+     "coverage", "auroc", "auprc", "jaccard"}
+)
+_HIGHER_SUBSTRINGS = ("auc", "acc", "f1", "r2", "precision", "recall", "score")
+_LOWER_SUBSTRINGS = ("loss", "error", "rmse", "mae", "mse")
+
+# Colours per run: Category10 then Category20's lighter halves, then a
+# spread of Turbo for the rest (up to MAX_RUNS distinct colours).
+_PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+]
+NA_POSITION = -0.08  # where a missing value sits on a parallel-coordinates axis
+
+
+def guess_direction(metric: str) -> str:
+    """``"max"`` if the name suggests higher is better (auc, acc, f1, r2, ...), else ``"min"``.
+
+    >>> guess_direction("val_accuracy"), guess_direction("log_loss"), guess_direction("rmse")
+    ('max', 'min', 'min')
+    >>> guess_direction("accuracy_std"), guess_direction("rocauc"), guess_direction("mystery")
+    ('min', 'max', 'min')
+    """
+    words = [w for w in re.split(r"[^a-z0-9]+", metric.lower()) if w]
+    if any(w in _LOWER_WORDS for w in words):
+        return "min"
+    if any(w in _HIGHER_WORDS for w in words):
+        return "max"
+    name = metric.lower()
+    if any(s in name for s in _LOWER_SUBSTRINGS):
+        return "min"
+    if any(s in name for s in _HIGHER_SUBSTRINGS):
+        return "max"
+    return "min"
+
+
+def run_colors(n: int) -> list[str]:
+    """``n`` distinct colours (the first 20 from Category20, then Turbo)."""
+    if n <= len(_PALETTE):
+        return _PALETTE[:n]
+    from bokeh.palettes import Turbo256
+
+    extra = n - len(_PALETTE)
+    picks = np.linspace(20, 235, extra).round().astype(int)
+    return _PALETTE + [Turbo256[i] for i in picks]
+
+
+def ema(values: pd.Series | np.ndarray, weight: float) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's smoothing), ``weight`` in [0, 1).
+
+    Equal to ``pd.Series(values).ewm(alpha=1 - weight, adjust=True).mean()``; NaN points
+    are skipped (they keep NaN and do not poison later points).
+    """
+    arr = np.asarray(values, dtype=float)
+    if weight <= 0 or arr.size == 0:
+        return arr.copy()
+    return pd.Series(arr).ewm(alpha=1.0 - weight, adjust=True, ignore_na=False).mean().to_numpy()
+
+
+def _as_numbers(values: pd.Series) -> pd.Series | None:
+    """The values as floats if every non-missing one is numeric, else ``None``."""
+    present = values.dropna()
+    if present.empty:
+        return None
+    nums = pd.to_numeric(present, errors="coerce")
+    if nums.isna().any():
+        return None
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+class CompareModel(param.Parameterized):
+    """State and actions of the Compare screen (no browser needed).
+
+    Set ``store`` and ``run_ids`` (2 to 50 ids); on a problem (too few or too
+    many runs, an unknown id, a store error) ``error`` holds a readable
+    message and the data frames are empty, nothing raises.
+
+    >>> import tempfile, os, workbench as wb
+    >>> store = wb.Store(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
+    >>> CompareModel(store=store, run_ids=["only-one"]).error
+    'Select at least 2 runs to compare (got 1).'
+    """
+
+    store = param.ClassSelector(class_=Store, default=None, allow_None=True, doc="The store.")
+    run_ids = param.List(default=[], doc="The runs to compare, 2 to 50 ids.")
+
+    x_axis = param.Selector(default="step", objects=list(X_AXES), doc="x of the metric charts.")
+    smoothing = param.Number(
+        default=0.0, bounds=(0.0, 0.99), step=0.01, doc="EMA weight of the metric curves (0 = raw)."
+    )
+    log_y = param.Boolean(default=False, doc="Log scale for the metric charts' y axis.")
+    max_points = param.Integer(
+        default=2000, bounds=(2, 100_000), doc="Points per curve at most (downsampled in SQL)."
+    )
+    chart_metrics = param.ListSelector(default=[], objects=[], doc="The metrics charted.")
+    only_differing = param.Boolean(default=False, doc="Params table: only params that differ.")
+    parallel_metric = param.Selector(
+        default=None, objects=[], allow_None=True, doc="The metric axis of parallel coordinates."
+    )
+    scatter_x = param.Selector(default=None, objects=[], allow_None=True, doc="Scatter x column.")
+    scatter_y = param.Selector(default=None, objects=[], allow_None=True, doc="Scatter y column.")
+    directions = param.Dict(
+        default={}, doc="Per-metric override of which way is better: {metric: 'max' | 'min'}."
+    )
+
+    error = param.String(default="", doc="A readable message when the comparison cannot be shown.")
+    runs = param.DataFrame(
+        default=None, allow_None=True, precedence=-1,
+        doc="One row per run (in run_ids order): run_id, run_name, label, color, params.*, metrics.*",
+    )
+    latest = param.DataFrame(
+        default=None, allow_None=True, precedence=-1,
+        doc="Latest metric values, long form: run_id, key, value, step, min/max_value, n_points.",
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._history_cache: dict[tuple[str, int], pd.DataFrame] = {}
+        self.store_calls = 0  # how many Store queries this model made (tests check it stays small)
+        self.load()
+
+    # -- loading -------------------------------------------------------------
+    @param.depends("store", "run_ids", watch=True)
+    def load(self) -> None:
+        """(Re)read the runs; sets ``error`` instead of raising."""
+        self._history_cache.clear()
+        try:
+            self._load()
+        except Exception as exc:  # shown in the UI as a message, never a traceback
+            self._clear(f"Could not load the runs: {type(exc).__name__}: {exc}")
+
+    def _clear(self, message: str) -> None:
+        self.param.update(
+            error=message, runs=None, latest=None, chart_metrics=[], parallel_metric=None,
+            scatter_x=None, scatter_y=None,
+        )
+        self.param.chart_metrics.objects = []
+        self.param.parallel_metric.objects = []
+        self.param.scatter_x.objects = []
+        self.param.scatter_y.objects = []
+
+    def _load(self) -> None:
+        ids = [str(r) for r in dict.fromkeys(self.run_ids or [])]
+        if self.store is None:
+            return self._clear("No store to read runs from.")
+        if len(ids) < MIN_RUNS:
+            return self._clear(f"Select at least {MIN_RUNS} runs to compare (got {len(ids)}).")
+        if len(ids) > MAX_RUNS:
+            return self._clear(
+                f"Compare at most {MAX_RUNS} runs at a time (got {len(ids)}); narrow the selection."
+            )
+        quoted = ", ".join("'" + r.replace("'", "''") + "'" for r in ids)
+        self.store_calls += 1
+        found = self.store.search_runs(
+            filter=f"attributes.run_id IN ({quoted})", run_view="all", max_results=len(ids)
+        )
+        missing = [r for r in ids if r not in set(found["run_id"])]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            return self._clear(f"Unknown run id{'s' if len(missing) > 1 else ''}: {shown}.")
+        runs = found.set_index("run_id").loc[ids].reset_index()
+        names = runs["run_name"].fillna("").astype(str)
+        dup = names.duplicated(keep=False) | (names == "")
+        runs["label"] = [
+            f"{n} ({r[:6]})" if d else n for n, r, d in zip(names, runs["run_id"], dup, strict=False)
+        ]
+        runs["color"] = run_colors(len(runs))
+        self.store_calls += 1
+        latest = self.store.latest_metrics(ids)
+
+        metrics = sorted(latest["key"].unique().tolist())
+        history_metrics = sorted(latest.loc[latest["n_points"] > 1, "key"].unique().tolist())
+        scatter_choices = {f"param: {c[7:]}": c for c in runs.columns if c.startswith("params.")}
+        scatter_choices.update({f"metric: {m}": f"metrics.{m}" for m in metrics})
+
+        self.param.chart_metrics.objects = metrics
+        self.param.parallel_metric.objects = metrics
+        self.param.scatter_x.objects = scatter_choices
+        self.param.scatter_y.objects = scatter_choices
+        primary = self._primary_metric(latest, metrics, len(ids))
+        differing = self._differing(runs)
+        numeric_diff = [
+            f"params.{k}" for k in differing if _as_numbers(runs[f"params.{k}"]) is not None
+        ]
+        x_default = (numeric_diff or [f"params.{k}" for k in differing] or [None])[0]
+        if x_default is None and len(metrics) > 1:
+            x_default = f"metrics.{[m for m in metrics if m != primary][0]}"
+        self.param.update(
+            error="",
+            runs=runs,
+            latest=latest,
+            chart_metrics=history_metrics or metrics,
+            parallel_metric=primary,
+            scatter_x=x_default,
+            scatter_y=f"metrics.{primary}" if primary else None,
+        )
+
+    @staticmethod
+    def _primary_metric(latest: pd.DataFrame, metrics: list[str], n_runs: int) -> str | None:
+        if not metrics:
+            return None
+        coverage = latest.groupby("key")["run_id"].nunique()
+        full = [m for m in metrics if coverage.get(m, 0) == n_runs] or metrics
+        higher = [m for m in full if guess_direction(m) == "max"]
+        return (higher or full)[0]
+
+    # -- params --------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        return [] if self.runs is None else self.runs["label"].tolist()
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [] if self.latest is None else sorted(self.latest["key"].unique().tolist())
+
+    @property
+    def param_names(self) -> list[str]:
+        if self.runs is None:
+            return []
+        return [c[7:] for c in self.runs.columns if c.startswith("params.")]
+
+    @staticmethod
+    def _differing(runs: pd.DataFrame) -> list[str]:
+        out = []
+        for col in (c for c in runs.columns if c.startswith("params.")):
+            values = runs[col].map(lambda v: None if pd.isna(v) else str(v))
+            if values.nunique(dropna=False) > 1:
+                out.append(col[7:])
+        return out
+
+    def differing_params(self) -> list[str]:
+        """Param keys whose value (or presence) is not the same in every run."""
+        return [] if self.runs is None else self._differing(self.runs)
+
+    def params_frame(self, only_differing: bool | None = None) -> pd.DataFrame:
+        """Rows = params, columns ``param``, one per run label, and ``differs`` (bool)."""
+        only = self.only_differing if only_differing is None else only_differing
+        if self.runs is None:
+            return pd.DataFrame(columns=["param", "differs"])
+        differing = set(self.differing_params())
+        rows = []
+        for key in self.param_names:
+            if only and key not in differing:
+                continue
+            values = self.runs[f"params.{key}"].map(lambda v: "" if pd.isna(v) else str(v))
+            rows.append([key, *values.tolist(), key in differing])
+        return pd.DataFrame(rows, columns=["param", *self.labels, "differs"])
+
+    # -- best run per metric -------------------------------------------------
+    def direction(self, metric: str) -> str:
+        """``"max"`` or ``"min"``: the override in ``directions`` or a guess from the name."""
+        override = (self.directions or {}).get(metric)
+        if override is not None:
+            if override not in DIRECTIONS:
+                raise ValueError(f"direction of {metric!r} must be 'max' or 'min', got {override!r}")
+            return override
+        return guess_direction(metric)
+
+    def set_direction(self, metric: str, direction: str) -> None:
+        """Override which way is better for one metric."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+        self.directions = {**(self.directions or {}), metric: direction}
+
+    def best_runs(self) -> dict[str, str]:
+        """``{metric: run_id}`` of the run with the best latest value (first one on ties)."""
+        if self.latest is None:
+            return {}
+        order = {r: i for i, r in enumerate(self.runs["run_id"])}
+        best: dict[str, str] = {}
+        for key, group in self.latest.groupby("key", sort=True):
+            group = group.dropna(subset=["value"])
+            group = group[np.isfinite(group["value"].astype(float))]
+            if group.empty:
+                continue
+            group = group.assign(_order=group["run_id"].map(order)).sort_values("_order")
+            values = group["value"].to_numpy(dtype=float)
+            idx = int(np.argmax(values) if self.direction(key) == "max" else np.argmin(values))
+            best[key] = group["run_id"].iloc[idx]
+        return best
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Rows = runs (``run`` label, ``run_id``), columns = metrics' latest values."""
+        if self.runs is None:
+            return pd.DataFrame(columns=["run", "run_id"])
+        wide = self.latest.pivot(index="run_id", columns="key", values="value")
+        wide = wide.reindex(index=self.runs["run_id"], columns=self.metric_names)
+        out = wide.reset_index().rename_axis(columns=None)
+        out.insert(0, "run", self.runs["label"].to_numpy())
+        return out
+
+    def best_mask(self) -> pd.DataFrame:
+        """Same shape as :meth:`summary_frame`: True where the run is the metric's best."""
+        frame = self.summary_frame()
+        mask = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+        for key, run_id in self.best_runs().items():
+            if key in mask.columns:
+                mask.loc[frame["run_id"] == run_id, key] = True
+        return mask
+
+    # -- metric histories ----------------------------------------------------
+    def histories(self, key: str) -> pd.DataFrame:
+        """Every run's history of ``key``, downsampled to ``max_points`` (one store query)."""
+        if self.runs is None:
+            return pd.DataFrame(columns=["run_id", "step", "timestamp", "value"])
+        cache_key = (key, self.max_points)
+        if cache_key not in self._history_cache:
+            self.store_calls += 1
+            self._history_cache[cache_key] = self.store.metric_histories(
+                self.runs["run_id"].tolist(), key, max_points=self.max_points
+            )
+        return self._history_cache[cache_key]
+
+    def curve_data(self, key: str) -> dict[str, pd.DataFrame]:
+        """``{run_id: DataFrame(x, y, value)}`` for the runs having ``key``, in run order.
+
+        ``x`` follows ``x_axis`` (step; wall time as UTC datetimes; relative time in
+        seconds since the run started); ``y`` is ``value`` after EMA smoothing.
+        """
+        hist = self.histories(key)
+        out: dict[str, pd.DataFrame] = {}
+        if hist.empty:
+            return out
+        starts = dict(zip(self.runs["run_id"], self.runs["start_time"], strict=False))
+        hist = hist.sort_values(["run_id", "step", "timestamp"], kind="stable")
+        # one sort, then numpy slices per run (a pandas group per run cost ~1 ms each)
+        run_col = hist["run_id"].to_numpy()
+        cuts = np.flatnonzero(run_col[1:] != run_col[:-1]) + 1
+        bounds = dict(zip(run_col[np.r_[0, cuts]], zip(np.r_[0, cuts], np.r_[cuts, len(run_col)]),
+                          strict=True))
+        steps = hist["step"].to_numpy()
+        stamps = hist["timestamp"]
+        utc = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        values_all = hist["value"].to_numpy(dtype=float)
+        for run_id in self.runs["run_id"]:
+            if run_id not in bounds:
+                continue
+            lo, hi = bounds[run_id]
+            if self.x_axis == "step":
+                x = steps[lo:hi]
+            elif self.x_axis == "wall time":
+                x = utc[lo:hi]
+            else:
+                start = starts.get(run_id)
+                if start is None or pd.isna(start):
+                    start = stamps.iloc[lo:hi].min()
+                x = (stamps.iloc[lo:hi] - start).dt.total_seconds().to_numpy()
+            values = values_all[lo:hi]
+            out[run_id] = pd.DataFrame({"x": x, "y": ema(values, self.smoothing), "value": values})
+        return out
+
+    def x_label(self) -> str:
+        return {"step": "step", "wall time": "wall time (UTC)",
+                "relative time": "relative time (s)"}[self.x_axis]
+
+    def metric_figure(self, key: str):
+        """A Bokeh figure of ``key``: one line per run having it, in the run's colour.
+
+        All runs' lines are one ``multi_line`` glyph, drawn with Bokeh directly: HoloViews'
+        one-plot-per-curve cost seconds for 20 x 5 curves. The run colours are the same
+        in every chart, so one legend (:meth:`legend_entries`) serves them all; a legend
+        per chart cost the browser about a second to lay out for 20 runs x 5 charts.
+        """
+        data = self.curve_data(key)
+        labels = dict(zip(self.runs["run_id"], self.runs["label"], strict=False)) if self.runs is not None else {}
+        colors = dict(zip(self.runs["run_id"], self.runs["color"], strict=False)) if self.runs is not None else {}
+        fig = figure(
+            title=f"{key} ({'higher' if self.direction(key) == 'max' else 'lower'} is better)",
+            x_axis_type="datetime" if self.x_axis == "wall time" else "linear",
+            y_axis_type="log" if self.log_y else "linear",
+            x_axis_label=self.x_label(), y_axis_label=key,
+            width=520, height=320, toolbar_location="above",
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+        )
+        if self.x_axis == "step":
+            fig.xaxis.formatter = NumeralTickFormatter(format="0,0")
+        if not data:
+            return fig
+        frames = {rid: (df[df["y"] > 0] if self.log_y else df) for rid, df in data.items()}
+        source = ColumnDataSource({
+            "xs": [df["x"].to_numpy() for df in frames.values()],
+            "ys": [df["y"].to_numpy() for df in frames.values()],
+            "run": [labels[rid] for rid in frames],
+            "color": [colors[rid] for rid in frames],
+        })
+        lines = fig.multi_line("xs", "ys", source=source, line_color="color", line_width=1.8,
+                               hover_line_width=3.5)
+        fig.add_tools(HoverTool(renderers=[lines], tooltips=[("run", "@run")]))
+        return fig
+
+    def legend_entries(self) -> list[tuple[str, str]]:
+        """``(run label, colour)`` of every run, in run order: the charts' shared legend."""
+        if self.runs is None:
+            return []
+        return list(zip(self.runs["label"], self.runs["color"], strict=False))
+
+    def metric_figures(self) -> dict[str, Any]:
+        """``{metric: Bokeh figure}`` for every metric in ``chart_metrics``."""
+        return {key: self.metric_figure(key) for key in self.chart_metrics}
+
+    # -- parallel coordinates ------------------------------------------------
+    def parallel_axes(self, max_params: int = 12) -> list[dict[str, Any]]:
+        """The axes: differing params (at most ``max_params``) then ``parallel_metric``.
+
+        Each axis is ``{"name", "kind" ("numeric" | "log" | "category"), "positions"
+        (per run, in [0, 1], missing at NA_POSITION), "ticks" [(position, text)]}``.
+        """
+        if self.runs is None:
+            return []
+        columns = [f"params.{k}" for k in self.differing_params()[:max_params]]
+        if self.parallel_metric:
+            columns.append(f"metrics.{self.parallel_metric}")
+        return [self._axis(col) for col in columns if col in self.runs.columns]
+
+    def _axis(self, column: str) -> dict[str, Any]:
+        raw = self.runs[column]
+        name = column.split(".", 1)[1]
+        nums = _as_numbers(raw)
+        if nums is not None:
+            present = nums.dropna()
+            lo, hi = float(present.min()), float(present.max())
+            kind = "log" if lo > 0 and hi / lo >= 100 else "numeric"
+            f = np.log10 if kind == "log" else (lambda v: v)
+            flo, fhi = f(lo), f(hi)
+            span = fhi - flo
+            pos = nums.map(lambda v: NA_POSITION if pd.isna(v) else
+                           (0.5 if span == 0 else (f(v) - flo) / span))
+            ticks = [(0.0 if span else 0.5, f"{lo:.4g}")] + ([(1.0, f"{hi:.4g}")] if span else [])
+        else:
+            text = raw.map(lambda v: None if pd.isna(v) else str(v))
+            cats = sorted(text.dropna().unique().tolist())
+            where = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
+            pos = text.map(lambda v: NA_POSITION if v is None else where[v])
+            ticks = [(p, c if len(c) <= 14 else c[:13] + "…") for c, p in where.items()]
+            kind = "category"
+        if pos.eq(NA_POSITION).any():
+            ticks.append((NA_POSITION, "n/a"))
+        return {"name": name, "column": column, "kind": kind,
+                "positions": pos.to_numpy(dtype=float), "ticks": ticks}
+
+    def parallel_plot(self):
+        """Parallel coordinates as a Bokeh figure: one line per run, coloured by the metric."""
+        axes = self.parallel_axes()
+        if len(axes) < 2:
+            fig = figure(width=700, height=120, toolbar_location=None, x_range=(0, 1), y_range=(0, 1))
+            fig.axis.visible = False
+            fig.grid.visible = False
+            fig.text([0.02], [0.5], text=["Parallel coordinates need at least one differing param "
+                                          "and a metric."], text_baseline="middle")
+            return fig
+        metric = self.parallel_metric
+        column = f"metrics.{metric}"
+        values = (pd.to_numeric(self.runs[column], errors="coerce") if column in self.runs.columns
+                  else pd.Series(np.nan, index=self.runs.index)).to_numpy(dtype=float)
+        xs = np.arange(len(axes), dtype=float)
+        finite = values[np.isfinite(values)]
+        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        palette = Viridis256 if self.direction(metric) == "max" else Viridis256[::-1]
+        mapper = LinearColorMapper(palette=palette, low=low, high=high if high > low else low + 1,
+                                   nan_color="#bbbbbb")
+        fig = figure(title=f"Parameters against {metric}", width=max(560, 120 * len(axes) + 160),
+                     height=380, x_range=(-0.2, len(axes) - 0.6), toolbar_location="above",
+                     y_range=(NA_POSITION - 0.06, 1.06), tools="pan,wheel_zoom,box_zoom,reset,save")
+        for x in xs:
+            fig.add_layout(Span(location=float(x), dimension="height", line_color="#555",
+                                line_width=1))
+        source = ColumnDataSource({
+            "xs": [xs] * len(self.runs),
+            "ys": [np.array([a["positions"][i] for a in axes]) for i in range(len(self.runs))],
+            "run": self.runs["label"].tolist(), "value": values,
+        })
+        lines = fig.multi_line("xs", "ys", source=source, line_width=2.5, alpha=0.85,
+                               line_color={"field": "value", "transform": mapper},
+                               hover_line_width=4)
+        fig.add_tools(HoverTool(renderers=[lines], tooltips=[("run", "@run"), (metric, "@value")]))
+        ticks = [(float(x) + 0.03, float(p), t) for x, a in zip(xs, axes, strict=False)
+                 for p, t in a["ticks"]]
+        fig.text([t[0] for t in ticks], [t[1] for t in ticks], text=[t[2] for t in ticks],
+                 text_font_size="8pt", text_color="#333", text_baseline="middle")
+        fig.xaxis.ticker = FixedTicker(ticks=list(xs))
+        fig.xaxis.major_label_overrides = {
+            float(x): a["name"] + (" (log)" if a["kind"] == "log" else "") for x, a in zip(xs, axes, strict=False)
+        }
+        fig.yaxis.visible = False
+        fig.grid.visible = False
+        fig.add_layout(ColorBar(color_mapper=mapper, title=metric, width=12), "right")
+        return fig
+
+    # -- scatter -------------------------------------------------------------
+    def scatter_frame(self) -> pd.DataFrame:
+        """``x``, ``y`` (floats when numeric, else text), ``run``, ``color`` of runs having both."""
+        if self.runs is None or not self.scatter_x or not self.scatter_y:
+            return pd.DataFrame(columns=["x", "y", "run", "color"])
+        out = pd.DataFrame({"run": self.runs["label"], "color": self.runs["color"]})
+        for axis, col in (("x", self.scatter_x), ("y", self.scatter_y)):
+            raw = self.runs[col] if col in self.runs.columns else pd.Series(np.nan, index=self.runs.index)
+            nums = _as_numbers(raw)
+            out[axis] = nums if nums is not None else raw.map(lambda v: None if pd.isna(v) else str(v))
+        return out.dropna(subset=["x", "y"])[["x", "y", "run", "color"]].reset_index(drop=True)
+
+    def _choice_label(self, column: str | None) -> str:
+        for label, col in self.param.scatter_x.names.items() if self.param.scatter_x.names else []:
+            if col == column:
+                return label
+        return str(column)
+
+    def scatter_plot(self):
+        """A Bokeh scatter of ``scatter_y`` against ``scatter_x``, one point per run."""
+        frame = self.scatter_frame()
+        xname, yname = self._choice_label(self.scatter_x), self._choice_label(self.scatter_y)
+        kinds, ranges = {}, {}
+        for axis in ("x", "y"):
+            col = frame[axis]
+            numeric = len(col) and pd.api.types.is_numeric_dtype(col)
+            if not numeric:  # text values: a categorical axis of the values present
+                ranges[axis] = sorted(col.astype(str).unique().tolist())
+                frame = frame.assign(**{axis: col.astype(str)})
+            kinds[axis] = ("log" if numeric and (col > 0).all() and col.max() / col.min() >= 100
+                           else "linear")
+        fig = figure(title=f"{yname} vs {xname}", width=560, height=380, toolbar_location="above",
+                     x_axis_label=xname, y_axis_label=yname,
+                     x_axis_type=kinds["x"] if "x" not in ranges else "auto",
+                     y_axis_type=kinds["y"] if "y" not in ranges else "auto",
+                     tools="pan,wheel_zoom,box_zoom,reset,save",
+                     **{f"{axis}_range": factors for axis, factors in ranges.items()})
+        points = fig.scatter("x", "y", source=ColumnDataSource(frame), size=11, alpha=0.85,
+                             fill_color="color", line_color="black")
+        fig.add_tools(HoverTool(renderers=[points],
+                                tooltips=[("run", "@run"), (xname, "@x"), (yname, "@y")]))
+        return fig
+
+
+# ----------------------------------------------------------------------------- the view
+
+
