@@ -18,8 +18,31 @@ import workbench as wb
 
 APP = "apps/compare_app.py"
 
-# Per Bokeh figure: its title, and the number of points of each line (a Line renderer, or one
-# row of a MultiLine renderer: the charts draw all runs' lines as one multi_line glyph).
+# The metric history chart (one ECharts instance, a grid per metric) as the browser drew it:
+# per grid its title, axis types and the number of points of each line.
+_CHART_JS = """
+() => {
+  const find = (n) => {
+    if (!n) return null;
+    if (n.classList && n.classList.contains('wb-echart')) return n;
+    if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
+    for (const c of n.children || []) { const r = find(c); if (r) return r; }
+    return null;
+  };
+  const box = find(document.body);
+  const chart = box && window.echarts && window.echarts.getInstanceByDom(box);
+  if (!chart) return null;
+  const o = chart.getOption();
+  const points = (d) => ArrayBuffer.isView(d) ? d.length / 2 : d.length;
+  return o.title.map((t, i) => ({
+    title: t.text, x: o.xAxis[i].name, x_type: o.xAxis[i].type, y_type: o.yAxis[i].type,
+    lines: o.series.filter((s) => s.xAxisIndex === i).map((s) => points(s.data)),
+  }));
+}
+"""
+
+# Per Bokeh figure (parallel coordinates, scatter): its title, and the number of points of
+# each line (a Line renderer, or one row of a MultiLine renderer).
 _FIGURES_JS = """
 () => {
   const doc = Bokeh.documents[0];
@@ -76,6 +99,20 @@ def _figures(page) -> dict[str, dict]:
     return {f["title"]: f for f in page.evaluate(_FIGURES_JS)}
 
 
+def _charts(page, n_series: int) -> dict[str, dict]:
+    """The history chart's grids by metric, once it has drawn ``n_series`` lines."""
+    page.locator(f".wb-echart[data-drawn-series='{n_series}']").wait_for(timeout=60_000)
+    return {c["title"].split(" (")[0]: c for c in page.evaluate(_CHART_JS)}
+
+
+def _open_tab(page, name: str, figures: int) -> None:
+    """Open a tab of the comparison; wait for the page to hold ``figures`` Bokeh figures."""
+    page.locator(".bk-tab").filter(has_text=name).click()
+    page.wait_for_function(
+        "(n) => [...Bokeh.documents[0].all_models].filter("
+        "m => m.constructor.__name__ === 'Figure').length >= n", arg=figures, timeout=30_000)
+
+
 @pytest.fixture
 def seeded(tmp_path):
     return _seed(tmp_path / "compare.duckdb")
@@ -85,29 +122,30 @@ def test_compare_view_draws_one_line_per_run(serve_app, page, seeded):
     store, ids, _big = seeded
     app = serve_app(APP, "--store", str(store.path), "--runs", ",".join(ids))
     page.goto(app)
-    page.wait_for_function(
-        "() => window.Bokeh && Bokeh.documents.length > 0 && "
-        "[...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure')"
-        ".length >= 4",
-        timeout=60_000,
-    )
+    charts = _charts(page, 3 + 4)  # loss: 3 runs (the 4th has none), accuracy: all 4
     wait_for_idle(page)
-    page.wait_for_timeout(500)
     shot = screenshot(page, "compare-view")
-    figures = _figures(page)
 
-    loss = next(f for t, f in figures.items() if t.startswith("loss"))
-    acc = next(f for t, f in figures.items() if t.startswith("accuracy"))
-    assert len(loss["lines"]) == 3, figures  # the 4th run has no loss
-    assert len(acc["lines"]) == 4, figures
+    assert list(charts) == ["accuracy", "loss"]
+    assert len(charts["loss"]["lines"]) == 3, charts  # the 4th run has no loss
+    assert len(charts["accuracy"]["lines"]) == 4, charts
     # The 1,000,000-point history reaches the browser downsampled (default 2000 per curve).
-    assert max(loss["lines"]) <= 2000 and min(loss["lines"]) >= 2, loss
-    assert all(n == 20 for n in acc["lines"]), acc
-    parallel = next(f for t, f in figures.items() if t.startswith("Parameters against"))
+    assert max(charts["loss"]["lines"]) <= 2000 and min(charts["loss"]["lines"]) >= 2, charts
+    assert all(n == 20 for n in charts["accuracy"]["lines"]), charts
+    assert charts["loss"]["x"] == "step" and charts["loss"]["y_type"] == "value"
+
+    # The other sections are built when their tab opens.
+    assert page.locator(".wb-compare-tabs .tabulator-row").count() == 4  # latest values
+    _open_tab(page, "Parallel coordinates", 1)
+    parallel = next(f for t, f in _figures(page).items() if t.startswith("Parameters against"))
     # batch_size, lr, optimizer, accuracy
     assert parallel["lines"] == [4] * 4, parallel  # one line per run through the 4 axes
-    scatter = next(f for t, f in figures.items() if " vs " in t)
+    _open_tab(page, "Scatter", 2)
+    scatter = next(f for t, f in _figures(page).items() if " vs " in t)
     assert scatter["scatter"] == 4, scatter
+    _open_tab(page, "Parameters", 2)
+    page.get_by_text("optimizer").first.wait_for()
+    screenshot(page, "compare-view-parameters")
 
     # Panel renders into shadow roots: locators pierce them, inner_text("body") does not.
     assert page.get_by_text("Compare 4 runs").count() >= 1
@@ -122,30 +160,20 @@ def test_compare_view_x_axis_and_log_controls(serve_app, page, seeded):
     store, ids, _big = seeded
     app = serve_app(APP, "--store", str(store.path), "--runs", ",".join(ids[1:]))
     page.goto(app)
-    page.wait_for_function(
-        "() => window.Bokeh && Bokeh.documents.length > 0 && "
-        "[...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure')"
-        ".length >= 4",
-        timeout=60_000,
-    )
+    _charts(page, 2 + 3)
     page.get_by_role("button", name="relative time").click()
     page.wait_for_function(
-        "() => [...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure'"
-        " && m.below.length && m.below[0].axis_label === 'relative time (s)')",
-        timeout=30_000,
-    )
+        f"() => ({_CHART_JS})().every(c => c.x === 'relative time (s)')", timeout=30_000)
     page.locator(".wb-log-y input[type=checkbox]").check()
-    page.wait_for_function(
-        "() => [...Bokeh.documents[0].all_models].some(m => m.constructor.__name__ === 'Figure'"
-        " && m.y_scale.constructor.__name__ === 'LogScale')",
-        timeout=30_000,
-    )
+    page.wait_for_function(f"() => ({_CHART_JS})().every(c => c.y_type === 'log')",
+                           timeout=30_000)
+    charts = _charts(page, 2 + 3)
     wait_for_idle(page)
-    page.wait_for_timeout(500)
     screenshot(page, "compare-view-relative-log")
-    figures = _figures(page)
-    loss = next(f for t, f in figures.items() if t.startswith("loss"))
-    assert len(loss["lines"]) == 2, figures
+    assert len(charts["loss"]["lines"]) == 2, charts
+    page.get_by_role("button", name="wall time").click()
+    page.wait_for_function(f"() => ({_CHART_JS})().every(c => c.x_type === 'time')",
+                           timeout=30_000)
     assert_no_console_errors(page)
     assert_offline(page)
     assert_no_server_errors(app)
@@ -178,20 +206,12 @@ def test_compare_view_fifty_runs(serve_app, page, tmp_path):
     app = serve_app(APP, "--store", str(store.path), "--runs", ",".join(ids))
     started = time.monotonic()
     page.goto(app)
-    page.wait_for_function(
-        "() => window.Bokeh && Bokeh.documents.length > 0 && "
-        "[...Bokeh.documents[0].all_models].filter(m => m.constructor.__name__ === 'Figure')"
-        ".length >= 4",
-        timeout=90_000,
-    )
+    charts = _charts(page, 100)
     elapsed = time.monotonic() - started
     wait_for_idle(page)
-    page.wait_for_timeout(1000)
     screenshot(page, "compare-view-50-runs")
-    figures = _figures(page)
-    for prefix in ("train_loss", "val_accuracy"):
-        fig = next(f for t, f in figures.items() if t.startswith(prefix))
-        assert len(fig["lines"]) == 50, (prefix, fig)
+    for key in ("train_loss", "val_accuracy"):
+        assert charts[key]["lines"] == [500] * 50, (key, charts[key])
     assert elapsed < 60, f"50 runs took {elapsed:.1f}s to show"
     assert_no_console_errors(page)
     assert_offline(page)

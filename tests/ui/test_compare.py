@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
-from bokeh.models import LogScale
 
 import workbench as wb
 from workbench.ui.compare import RunComparison
@@ -41,8 +40,15 @@ def seeded(store):
 
 
 
+def _chart_lines(model: CompareModel, key: str) -> list[dict]:
+    """One dict (x, y, run, color) per line of ``key``'s grid in the model's history chart."""
+    option = model.history_chart()
+    index = [t["text"].split(" (")[0] for t in option["title"]].index(key)
+    return CompareModel.chart_lines(option, index)
+
+
 def _lines(fig) -> list[dict]:
-    """One dict (x, y, run, color) per line of a metric figure's multi_line glyph."""
+    """One dict (x, y, run, color) per line of a Bokeh figure's multi_line glyph."""
     out = []
     for r in fig.renderers:
         if type(getattr(r, "glyph", None)).__name__ == "MultiLine":
@@ -104,16 +110,25 @@ def test_one_curve_per_run_having_the_metric(seeded):
     store, ids = seeded
     model = CompareModel(store=store, run_ids=ids)
     assert model.chart_metrics == ["val_loss"]  # the only metric with a history by default
-    # One Bokeh Line renderer per run having the metric, with a legend of run names.
-    lines = _lines(model.metric_figure("val_loss"))
+    # One line per run having the metric, named after the run.
+    lines = _chart_lines(model, "val_loss")
     assert len(lines) == 3  # run d has no val_loss
     assert len({line["color"] for line in lines}) == 3
     assert [line["run"] for line in lines] == ["a", "b", "c"]
+    np.testing.assert_allclose(lines[1]["y"][-1], 0.25)  # b's history ends at its final value
     # one legend for every chart: each run keeps its colour in all of them
-    assert [label for label, _ in model.legend_entries()] == ["a", "b", "c", "d"]
-    assert {line["run"]: line["color"] for line in _lines(model.metric_figure("auc"))} == dict(
-        model.legend_entries())
-    assert len(_lines(model.metric_figure("auc"))) == 4
+    model.chart_metrics = ["auc", "val_loss"]
+    option = model.history_chart()
+    assert option["legend"]["data"] == ["a", "b", "c", "d"]
+    assert len(option["grid"]) == 2 and len(option["series"]) == 4 + 3
+    colours = dict(zip(model.runs["label"], model.runs["color"], strict=True))
+    assert all(s["color"] == colours[s["name"]] for s in option["series"])
+    assert len(_chart_lines(model, "auc")) == 4
+    # the best run (lowest val_loss: c) is drawn thicker and named in the grid's title
+    assert option["title"][1]["text"] == "val_loss (lower is better) · best: c"
+    widths = {s["name"]: s["lineStyle"]["width"] for s in option["series"] if s["xAxisIndex"] == 1}
+    assert widths["c"] > widths["a"] == widths["b"]
+    assert model.history_chart_height() > 0
 
 
 def test_downsampling_caps_points_per_curve(store):
@@ -133,7 +148,7 @@ def test_downsampling_caps_points_per_curve(store):
     assert all(df["value"].max() == 50.0 for df in data.values())
     model.max_points = 300
     assert max(len(df) for df in model.curve_data("loss").values()) <= 300
-    lines = _lines(model.metric_figure("loss"))
+    lines = _chart_lines(model, "loss")
     assert len(lines) == 3 and all(len(line["x"]) <= 300 for line in lines)
 
 
@@ -151,7 +166,13 @@ def test_x_axis_modes(seeded):
     start = store.get_run(ids[1])["start_time"]
     offset = (pd.Timestamp(T0, unit="ms", tz="UTC") - start).total_seconds()
     np.testing.assert_allclose(rel["x"], offset + np.arange(50) * 2.0)
-    assert model.metric_figure("val_loss").xaxis[0].axis_label == "relative time (s)"
+    option = model.history_chart()
+    assert option["xAxis"][0]["name"] == "relative time (s)"
+    np.testing.assert_allclose(_chart_lines(model, "val_loss")[1]["x"], rel["x"])
+    model.x_axis = "wall time"  # ECharts' time axis: epoch milliseconds
+    assert model.history_chart()["xAxis"][0]["type"] == "time"
+    np.testing.assert_array_equal(_chart_lines(model, "val_loss")[1]["x"],
+                                  T0 + np.arange(50) * 2000)
     with pytest.raises(ValueError):
         model.x_axis = "epochs"
 
@@ -176,9 +197,9 @@ def test_smoothing_matches_pandas_ewm(seeded):
 def test_log_y_drops_non_positive_points(seeded):
     store, ids = seeded
     model = CompareModel(store=store, run_ids=ids, log_y=True)
-    fig = model.metric_figure("val_loss")
-    assert isinstance(fig.y_scale, LogScale)
-    assert all((np.asarray(line["y"]) > 0).all() for line in _lines(fig))
+    assert model.history_chart()["yAxis"][0]["type"] == "log"
+    lines = _chart_lines(model, "val_loss")
+    assert len(lines) == 3 and all((np.asarray(line["y"]) > 0).all() for line in lines)
 
 
 def test_parallel_coordinates_and_scatter(seeded):
@@ -253,12 +274,12 @@ def test_fifty_runs_take_few_store_calls(store):
     store.sync()
     model = CompareModel(store=store, run_ids=ids)
     assert model.error == ""
-    figures = model.metric_figures()
-    assert {k: len(_lines(v)) for k, v in figures.items()} == {"loss": 50, "val_accuracy": 50}
-    assert model.store_calls == 4  # runs, latest values, one history query per metric
+    assert {k: len(_chart_lines(model, k)) for k in model.chart_metrics} == {
+        "loss": 50, "val_accuracy": 50}
+    assert model.store_calls == 3  # runs, latest values, one history query for all metrics
     model.smoothing = 0.5
-    model.metric_figures()
-    assert model.store_calls == 4  # histories are cached until the selection changes
+    model.history_chart()
+    assert model.store_calls == 3  # histories are cached until the selection changes
     assert model.best_runs()["val_accuracy"] == ids[0]
     assert len(set(model.runs["color"])) == 50
     root = pn.panel(RunComparison(store, run_ids=ids)).get_root()

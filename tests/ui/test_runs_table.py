@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.ui.runs_table import RunTable, column_widths
+from workbench.ui.runs_table import RunTable
+from workbench.ui.widgets import column_widths
 from workbench.ui.runs_table_model import (
     DEFAULT_METRIC_COLUMNS,
     DEFAULT_PARAM_COLUMNS,

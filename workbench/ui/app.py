@@ -24,6 +24,7 @@ import panel as pn
 import param
 
 from workbench.store.store import Store
+from workbench.ui.echart import EChart
 from workbench.ui.widgets import error_message
 
 #: page key -> label in the navigation, in order.
@@ -281,7 +282,8 @@ def create_app(store: Store | str | os.PathLike | None = None, sync_url: bool = 
         location.sync(state, {k: k for k in _URL_PARAMS})
     app = WorkbenchApp(store, state)
     template = pn.template.BootstrapTemplate(
-        title="workbench", sidebar=[app.nav], main=[app.main], sidebar_width=220,
+        title="workbench", sidebar=[app.nav, EChart.preload()], main=[app.main],
+        sidebar_width=220,
         header_background="#212529",
     )
     template.header.append(

@@ -22,7 +22,6 @@ metric, downsampled in SQL to ``max_points`` points per curve.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import pandas as pd
@@ -30,6 +29,8 @@ import panel as pn
 import param
 
 from workbench.store.store import Store
+from workbench.ui.echart import EChart
+from workbench.ui.widgets import column_widths
 from workbench.ui.compare_model import (
     CompareModel,
     ema,
@@ -92,6 +93,7 @@ class RunComparison(pn.viewable.Viewer):
                                                    width=220)
         self.scatter_x_widget = w.Select.from_param(m.param.scatter_x, label="x", width=220)
         self.scatter_y_widget = w.Select.from_param(m.param.scatter_y, label="y", width=220)
+        self.chart = EChart(sizing_mode="stretch_width", css_classes=["wb-history-chart"])
         self.higher_widget = w.MultiChoice(label="Higher is better", options=[], value=[],
                                            sizing_mode="stretch_width")
         self.higher_widget.param.watch(self._on_higher, "value")
@@ -101,33 +103,46 @@ class RunComparison(pn.viewable.Viewer):
         error = pn.pane.Alert(pn.bind(lambda e: e or "", m.param.error), alert_type="danger",
                               visible=pn.bind(bool, m.param.error), sizing_mode="stretch_width")
         header = pn.pane.Markdown(pn.bind(self._header, m.param.runs), margin=(0, 10))
+        # Only the open tab is built and sent to the browser (dynamic tabs, lazy sections):
+        # opening Compare costs the charts and one table, not every section.
+        self.tabs = pn.Tabs(
+            ("Latest values", pn.Column(
+                pn.pane.Markdown("Best run per metric in green."), self.higher_widget,
+                self._section(self._summary_view, m.param.latest, m.param.directions),
+                sizing_mode="stretch_width")),
+            ("Parameters", pn.Column(
+                pn.pane.Markdown("Values that differ between the runs are highlighted."),
+                self.only_diff_widget,
+                self._section(self._params_view, m.param.runs, m.param.only_differing),
+                sizing_mode="stretch_width")),
+            ("Parallel coordinates", pn.Column(
+                self.parallel_widget,
+                self._section(self._parallel_view, m.param.runs, m.param.parallel_metric,
+                              m.param.directions))),
+            ("Scatter", pn.Column(
+                pn.Row(self.scatter_x_widget, self.scatter_y_widget),
+                self._section(self._scatter_view, m.param.runs, m.param.scatter_x,
+                              m.param.scatter_y))),
+            dynamic=True, sizing_mode="stretch_width", css_classes=["wb-compare-tabs"],
+        )
         body = pn.Column(
-            "### Latest values (best per metric in green)",
-            self.higher_widget,
-            pn.panel(self._guard(self._summary_view, m.param.latest, m.param.directions)),
-            "### Parameters (differing values highlighted)",
-            self.only_diff_widget,
-            pn.panel(self._guard(self._params_view, m.param.runs, m.param.only_differing)),
-            "### Metric history",
             pn.Row(self.x_axis_widget, self.smoothing_widget, self.log_y_widget,
                    self.max_points_widget),
             self.metrics_widget,
-            pn.panel(self._guard(self._charts_view, m.param.runs, m.param.chart_metrics,
-                                 m.param.x_axis, m.param.smoothing, m.param.log_y,
-                                 m.param.max_points, m.param.directions)),
-            pn.Row(
-                pn.Column("### Parallel coordinates", self.parallel_widget,
-                          pn.panel(self._guard(self._parallel_view, m.param.runs,
-                                               m.param.parallel_metric, m.param.directions))),
-                pn.Column("### Scatter", pn.Row(self.scatter_x_widget, self.scatter_y_widget),
-                          pn.panel(self._guard(self._scatter_view, m.param.runs,
-                                               m.param.scatter_x, m.param.scatter_y))),
-            ),
+            self._section(self._charts_view, m.param.runs, m.param.chart_metrics,
+                          m.param.x_axis, m.param.smoothing, m.param.log_y,
+                          m.param.max_points, m.param.directions, lazy=False),
+            self.tabs,
             visible=pn.bind(lambda e: not e, m.param.error),
             sizing_mode="stretch_width",
         )
         return pn.Column(header, error, body, sizing_mode="stretch_width",
                          css_classes=["wb-compare"])
+
+    def _section(self, fn, *deps, lazy: bool = True):
+        """A section drawn by ``fn`` whenever ``deps`` change; lazy ones wait until shown."""
+        return pn.param.ParamFunction(self._guard(fn, *deps), lazy=lazy,
+                                      sizing_mode="stretch_width")
 
     def _guard(self, fn, *deps):
         """Bind ``fn`` to ``deps``; an exception becomes a readable alert, not a traceback."""
@@ -174,9 +189,16 @@ class RunComparison(pn.viewable.Viewer):
         frame[metrics] = frame[metrics].astype(object).where(frame[metrics].notna(), None)
         titles = {k: f"{k} {'↑' if self.model.direction(k) == 'max' else '↓'}"
                   for k in self.model.metric_names}
+        # explicit widths (the text as shown, titles included): Tabulator need not measure
+        shown = frame.drop(columns="run_id")
+        shown[metrics] = shown[metrics].map(lambda v: "" if v is None else f"{v:.4f}")
+        widths = dict(zip(shown.columns, column_widths(
+            shown.set_axis([titles.get(c, c) for c in shown.columns], axis=1)).values(),
+            strict=True))
         table = pn.widgets.Tabulator(
             frame, disabled=True, show_index=False, hidden_columns=["run_id"],
             frozen_columns=["run"], titles=titles, layout="fit_data_table",
+            widths=widths,
             sizing_mode="stretch_width", max_height=420, selectable=False,
             formatters={k: {"type": "money", "precision": 4, "thousand": "",
                             "symbol": ""} for k in self.model.metric_names},
@@ -205,22 +227,12 @@ class RunComparison(pn.viewable.Viewer):
         return table
 
     def _charts_view(self):
-        figures = self.model.metric_figures()
-        if not figures:
+        if not self.model.chart_metrics:
             return pn.pane.Markdown("*These runs logged no metrics.*")
-        panes = [pn.pane.Bokeh(fig, width=fig.width, height=fig.height) for fig in figures.values()]
-        legend = " ".join(
-            f"<span class='wb-legend-item' style='white-space:nowrap;margin-right:14px'>"
-            f"<span style='display:inline-block;width:14px;height:4px;background:{color};"
-            f"vertical-align:middle;margin-right:4px'></span>{html.escape(str(label))}</span>"
-            for label, color in self.model.legend_entries()
-        )
-        # Two charts a row (a FlexBox collapses fixed-size Bokeh figures in Panel 1.9).
-        return pn.Column(
-            pn.pane.HTML(f"<div style='font-size:12px;line-height:1.8'>{legend}</div>",
-                         sizing_mode="stretch_width", css_classes=["wb-legend"]),
-            *[pn.Row(*panes[i:i + 2]) for i in range(0, len(panes), 2)],
-        )
+        # One chart object for the page's life: a new option redraws it in place.
+        self.chart.param.update(option=self.model.history_chart(),
+                                height=self.model.history_chart_height())
+        return self.chart
 
     def _parallel_view(self):
         fig = self.model.parallel_plot()

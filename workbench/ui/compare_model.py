@@ -17,7 +17,6 @@ from bokeh.models import (
     FixedTicker,
     HoverTool,
     LinearColorMapper,
-    NumeralTickFormatter,
     Span,
 )
 from bokeh.palettes import Viridis256
@@ -54,6 +53,9 @@ _PALETTE = [
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 ]
 NA_POSITION = -0.08  # where a missing value sits on a parallel-coordinates axis
+CHART_COLUMNS = 2  # metric charts per row
+CHART_ROW_HEIGHT = 320  # pixels per row of metric charts (title, grid, x axis name)
+LEGEND_HEIGHT = 40  # pixels above the first row: the runs' legend and the toolbox
 
 
 def guess_direction(metric: str) -> str:
@@ -343,16 +345,23 @@ class CompareModel(param.Parameterized):
 
     # -- metric histories ----------------------------------------------------
     def histories(self, key: str) -> pd.DataFrame:
-        """Every run's history of ``key``, downsampled to ``max_points`` (one store query)."""
+        """Every run's history of ``key``, downsampled to ``max_points``.
+
+        The first call fetches every charted metric in one store query; later calls
+        (other metrics, smoothing, the x axis) are served from the cache.
+        """
         if self.runs is None:
             return pd.DataFrame(columns=["run_id", "step", "timestamp", "value"])
-        cache_key = (key, self.max_points)
-        if cache_key not in self._history_cache:
+        if (key, self.max_points) not in self._history_cache:
+            wanted = [k for k in dict.fromkeys([key, *self.chart_metrics])
+                      if (k, self.max_points) not in self._history_cache]
             self.store_calls += 1
-            self._history_cache[cache_key] = self.store.metric_histories(
-                self.runs["run_id"].tolist(), key, max_points=self.max_points
+            fetched = self.store.metric_histories_by_key(
+                self.runs["run_id"].tolist(), wanted, max_points=self.max_points
             )
-        return self._history_cache[cache_key]
+            for k, frame in fetched.items():
+                self._history_cache[(k, self.max_points)] = frame
+        return self._history_cache[(key, self.max_points)]
 
     def curve_data(self, key: str) -> dict[str, pd.DataFrame]:
         """``{run_id: DataFrame(x, y, value)}`` for the runs having ``key``, in run order.
@@ -365,15 +374,16 @@ class CompareModel(param.Parameterized):
         if hist.empty:
             return out
         starts = dict(zip(self.runs["run_id"], self.runs["start_time"], strict=False))
-        hist = hist.sort_values(["run_id", "step", "timestamp"], kind="stable")
-        # one sort, then numpy slices per run (a pandas group per run cost ~1 ms each)
+        # the store returns each run's points together, by step: numpy slices per run
+        # (a pandas group per run cost ~1 ms each)
         run_col = hist["run_id"].to_numpy()
         cuts = np.flatnonzero(run_col[1:] != run_col[:-1]) + 1
         bounds = dict(zip(run_col[np.r_[0, cuts]], zip(np.r_[0, cuts], np.r_[cuts, len(run_col)]),
                           strict=True))
         steps = hist["step"].to_numpy()
         stamps = hist["timestamp"]
-        utc = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        utc = (stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+               if self.x_axis == "wall time" else None)
         values_all = hist["value"].to_numpy(dtype=float)
         for run_id in self.runs["run_id"]:
             if run_id not in bounds:
@@ -389,57 +399,99 @@ class CompareModel(param.Parameterized):
                     start = stamps.iloc[lo:hi].min()
                 x = (stamps.iloc[lo:hi] - start).dt.total_seconds().to_numpy()
             values = values_all[lo:hi]
-            out[run_id] = pd.DataFrame({"x": x, "y": ema(values, self.smoothing), "value": values})
+            out[run_id] = pd.DataFrame({"x": x, "y": ema(values, self.smoothing), "value": values},
+                                       copy=False)
         return out
 
     def x_label(self) -> str:
         return {"step": "step", "wall time": "wall time (UTC)",
                 "relative time": "relative time (s)"}[self.x_axis]
 
-    def metric_figure(self, key: str):
-        """A Bokeh figure of ``key``: one line per run having it, in the run's colour.
+    def history_chart(self) -> dict[str, Any]:
+        """One ECharts option drawing every metric of ``chart_metrics``: a grid per metric.
 
-        All runs' lines are one ``multi_line`` glyph, drawn with Bokeh directly: HoloViews'
-        one-plot-per-curve cost seconds for 20 x 5 curves. The run colours are the same
-        in every chart, so one legend (:meth:`legend_entries`) serves them all; a legend
-        per chart cost the browser about a second to lay out for 20 runs x 5 charts.
+        Each grid has one line per run having the metric, in the run's colour (the same in
+        every grid, so one legend serves all and clicking a run there hides it everywhere);
+        the best run's line is drawn thicker and named in the grid's title. The x axes zoom
+        together (mouse wheel, or the toolbox's box zoom) and share one crosshair. Points go
+        as flat ``[x0, y0, x1, y1, ...]`` float arrays, which Bokeh ships as binary buffers.
+
+        One canvas for all metrics is what keeps Compare fast: a Bokeh figure per metric
+        cost the browser about 0.2 s each to lay out (see benchmarks/RESULTS.md).
+
+        >>> import tempfile, os, workbench as wb
+        >>> store = wb.Store(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
+        >>> ids = []
+        >>> for lr in (0.1, 0.01):
+        ...     with wb.start_run(experiment="e", run_name=f"lr{lr}", store=store) as run:
+        ...         run.log_metric_history("loss", [1.0, 0.5, lr])
+        ...     ids.append(run.id)
+        >>> option = CompareModel(store=store, run_ids=ids).history_chart()
+        >>> [t["text"] for t in option["title"]], len(option["series"])
+        (['loss (lower is better) · best: lr0.01'], 2)
         """
-        data = self.curve_data(key)
-        labels = dict(zip(self.runs["run_id"], self.runs["label"], strict=False)) if self.runs is not None else {}
-        colors = dict(zip(self.runs["run_id"], self.runs["color"], strict=False)) if self.runs is not None else {}
-        fig = figure(
-            title=f"{key} ({'higher' if self.direction(key) == 'max' else 'lower'} is better)",
-            x_axis_type="datetime" if self.x_axis == "wall time" else "linear",
-            y_axis_type="log" if self.log_y else "linear",
-            x_axis_label=self.x_label(), y_axis_label=key,
-            width=520, height=320, toolbar_location="above",
-            tools="pan,wheel_zoom,box_zoom,reset,save",
-        )
-        if self.x_axis == "step":
-            fig.xaxis.formatter = NumeralTickFormatter(format="0,0")
-        if not data:
-            return fig
-        frames = {rid: (df[df["y"] > 0] if self.log_y else df) for rid, df in data.items()}
-        source = ColumnDataSource({
-            "xs": [df["x"].to_numpy() for df in frames.values()],
-            "ys": [df["y"].to_numpy() for df in frames.values()],
-            "run": [labels[rid] for rid in frames],
-            "color": [colors[rid] for rid in frames],
-        })
-        lines = fig.multi_line("xs", "ys", source=source, line_color="color", line_width=1.8,
-                               hover_line_width=3.5)
-        fig.add_tools(HoverTool(renderers=[lines], tooltips=[("run", "@run")]))
-        return fig
+        keys = list(self.chart_metrics) if self.runs is not None else []
+        labels = dict(zip(self.runs["run_id"], self.runs["label"], strict=True)) if keys else {}
+        colors = dict(zip(self.runs["run_id"], self.runs["color"], strict=True)) if keys else {}
+        best = self.best_runs() if keys else {}
+        time_axis = self.x_axis == "wall time"
+        grids, x_axes, y_axes, titles, series = [], [], [], [], []
+        for i, key in enumerate(keys):
+            row, col = divmod(i, CHART_COLUMNS)
+            top = LEGEND_HEIGHT + row * CHART_ROW_HEIGHT
+            left = f"{col * 50 + 6}%"
+            winner = best.get(key)
+            title = f"{key} ({'higher' if self.direction(key) == 'max' else 'lower'} is better)"
+            if winner is not None:
+                title += f" · best: {labels[winner]}"
+            titles.append({"text": title, "left": left, "top": top,
+                           "textStyle": {"fontSize": 13, "fontWeight": "normal"}})
+            grids.append({"left": left, "width": "40%", "top": top + 36,
+                          "height": CHART_ROW_HEIGHT - 100})
+            x_axes.append({"gridIndex": i, "type": "time" if time_axis else "value",
+                           "name": self.x_label(), "nameLocation": "middle", "nameGap": 26,
+                           "scale": not time_axis})
+            y_axes.append({"gridIndex": i, "type": "log" if self.log_y else "value",
+                           "scale": True, "axisLabel": {"hideOverlap": True}})
+            for run_id, frame in self.curve_data(key).items():
+                x = frame["x"].to_numpy()
+                if time_axis:  # ECharts' time axis takes epoch milliseconds
+                    x = x.astype("datetime64[ms]").astype(np.int64)
+                points = np.column_stack([x.astype(float), frame["y"].to_numpy(dtype=float)])
+                if self.log_y:
+                    points = points[points[:, 1] > 0]
+                series.append({
+                    "type": "line", "name": labels[run_id], "xAxisIndex": i, "yAxisIndex": i,
+                    "data": points.ravel(), "color": colors[run_id], "showSymbol": False,
+                    "lineStyle": {"width": 3.2 if run_id == winner else 1.6},
+                    "z": 3 if run_id == winner else 2, "emphasis": {"focus": "series"},
+                    "sampling": "lttb", "animation": False,
+                })
+        every = list(range(len(keys)))
+        return {
+            "animation": False,
+            "title": titles, "grid": grids, "xAxis": x_axes, "yAxis": y_axes, "series": series,
+            "legend": {"type": "scroll", "top": 0, "left": 0, "width": "82%",
+                       "data": [labels[r] for r in labels]},
+            "tooltip": {"trigger": "axis", "order": "valueDesc", "confine": True},
+            "axisPointer": {"link": [{"xAxisIndex": "all"}]},
+            "toolbox": {"right": 10, "top": 0, "feature": {
+                "dataZoom": {"xAxisIndex": every, "yAxisIndex": "none",
+                             "title": {"zoom": "Box zoom (x)", "back": "Undo zoom"}},
+                "restore": {"title": "Reset"}, "saveAsImage": {"title": "Save as PNG"}}},
+            "dataZoom": [{"type": "inside", "xAxisIndex": every}] if keys else [],
+        }
 
-    def legend_entries(self) -> list[tuple[str, str]]:
-        """``(run label, colour)`` of every run, in run order: the charts' shared legend."""
-        if self.runs is None:
-            return []
-        return list(zip(self.runs["label"], self.runs["color"], strict=False))
+    def history_chart_height(self) -> int:
+        """Pixels the :meth:`history_chart` needs: a row of charts per two metrics."""
+        rows = -(-len(self.chart_metrics) // CHART_COLUMNS) if self.runs is not None else 0
+        return LEGEND_HEIGHT + max(rows, 1) * CHART_ROW_HEIGHT
 
-    def metric_figures(self) -> dict[str, Any]:
-        """``{metric: Bokeh figure}`` for every metric in ``chart_metrics``."""
-        return {key: self.metric_figure(key) for key in self.chart_metrics}
+    @staticmethod
+    def chart_lines(option: dict[str, Any], key_index: int) -> list[dict[str, Any]]:
+        """The lines of grid ``key_index`` of a :meth:`history_chart` option: name, colour, x, y."""
+        return [{"run": s["name"], "color": s["color"], "x": s["data"][0::2], "y": s["data"][1::2]}
+                for s in option["series"] if s["xAxisIndex"] == key_index]
 
     # -- parallel coordinates ------------------------------------------------
     def parallel_axes(self, max_params: int = 12) -> list[dict[str, Any]]:

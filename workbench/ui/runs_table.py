@@ -29,7 +29,13 @@ from workbench.ui.runs_table_model import (
     _quote_key,
     sort_key,
 )
-from workbench.ui.widgets import STATUS_COLOURS, ErrorBanner, error_message, status_badge
+from workbench.ui.widgets import (
+    STATUS_COLOURS,
+    ErrorBanner,
+    column_widths,
+    error_message,
+    status_badge,
+)
 
 
 def _display_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -43,27 +49,6 @@ def _display_frame(rows: pd.DataFrame) -> pd.DataFrame:
     if "duration_s" in df:
         df["duration_s"] = df["duration_s"].round(2)
     return df
-
-
-def column_widths(shown: pd.DataFrame) -> dict[str, int]:
-    """Pixel widths of the table's columns from the text shown (``_display_frame``, before
-    the run-name links): the bold header with its sort arrow or the cells, whichever is wider;
-    the status column holds a badge (HTML), so it gets a fixed width.
-
-    Given to Tabulator so it need not measure every cell on each update (its
-    ``fit_data_table`` measuring was most of the time a filter took in the browser).
-    """
-    widths = {}
-    for col in shown.columns:
-        if col == "run_id":
-            continue
-        cells = shown[col].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
-                               else str(v))
-        longest = int(cells.str.len().max()) if len(cells) else 0
-        widths[col] = int(min(max(12 * len(str(col)) + 52, 9 * longest + 28, 70), 360))
-    if "status" in widths:
-        widths["status"] = 120
-    return widths
 
 
 class RunTable(pn.viewable.Viewer):

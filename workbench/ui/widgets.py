@@ -16,6 +16,11 @@ import param
 
 from workbench.errors import WorkbenchError
 
+#: The Panel extensions a notebook loads once before showing the screens:
+#: ``pn.extension(*PANEL_EXTENSIONS)`` (Tabulator tables; ECharts for Compare's charts).
+#: ``panel serve`` apps need only "tabulator": there, ECharts loads on first use.
+PANEL_EXTENSIONS: tuple[str, ...] = ("tabulator", "echarts")
+
 #: Background colour of each run status in tables (light, readable with black text).
 STATUS_COLOURS: dict[str, str] = {
     "RUNNING": "#cfe2ff",
@@ -109,3 +114,27 @@ def frame_of_dict(mapping: dict[str, Any], key: str = "key", value: str = "value
     return pd.DataFrame(
         {key: list(mapping), value: [format_value(v) for v in mapping.values()]}
     )
+
+
+def column_widths(shown: pd.DataFrame) -> dict[str, int]:
+    """Pixel widths of a Tabulator's columns from the text shown (before any HTML, such as
+    run-name links): the bold header with its sort arrow or the cells, whichever is wider;
+    the status column holds a badge (HTML), so it gets a fixed width.
+
+    Given to Tabulator so it need not measure every cell on each update (its
+    ``fit_data_table`` measuring was most of the time a filter took in the browser).
+
+    >>> column_widths(pd.DataFrame({"lr": ["0.001"], "model": ["a-very-long-model-name"]}))
+    {'lr': 76, 'model': 226}
+    """
+    widths = {}
+    for col in shown.columns:
+        if col == "run_id":
+            continue
+        cells = shown[col].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
+                               else str(v))
+        longest = int(cells.str.len().max()) if len(cells) else 0
+        widths[col] = int(min(max(12 * len(str(col)) + 52, 9 * longest + 28, 70), 360))
+    if "status" in widths:
+        widths["status"] = 120
+    return widths

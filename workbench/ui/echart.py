@@ -1,0 +1,115 @@
+"""``EChart``: an Apache ECharts chart that draws once at its laid-out size.
+
+Panel's own ``pn.pane.ECharts`` draws as soon as it is created (at a 100 px
+placeholder width) and again on every layout pass of the page, even when its size
+did not change: four full redraws of Compare's 100-line chart per page load. This
+component waits until its box has a size, then redraws only when the option or the
+size changes::
+
+    from workbench.ui.echart import EChart
+    EChart(option={"xAxis": {}, "yAxis": {}, "series": [{"type": "line", "data": [[0, 1], [1, 3]]}]},
+           height=300, sizing_mode="stretch_width")
+
+ECharts itself is the copy bundled with Panel, served by ``panel serve`` itself and
+loaded on first use (``EChart.preload()`` fetches it while the page is idle), so pages
+without charts do not pay for its 1 MB. In a notebook, ``pn.extension("echarts")`` (see
+``PANEL_EXTENSIONS``) loads it; nothing ever comes from a CDN.
+
+numpy arrays anywhere in ``option`` travel as binary buffers and reach ECharts as typed
+arrays (a line series takes a flat ``[x0, y0, x1, y1, ...]`` Float64Array). After each
+finished render the chart's ``div.wb-echart`` carries ``data-drawn-series`` (the number
+of series drawn), which browser tests wait for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import param
+from panel.custom import JSComponent
+
+
+def echarts_url() -> str:
+    """Where this server serves Panel's bundled ``echarts.min.js`` ("" if only a CDN has it)."""
+    from panel.io.resources import bundled_files
+    from panel.models.echarts import ECharts
+
+    url = next((u for u in bundled_files(ECharts) if "echarts.min.js" in u), "")
+    return "" if url.startswith(("http:", "https:", "//")) else url
+
+
+class EChart(JSComponent):
+    """An ECharts ``option`` drawn in the browser; set ``option`` to redraw it."""
+
+    option = param.Dict(default={}, doc="The ECharts option (setOption with notMerge).")
+    echarts_src = param.String(default="", doc="URL of echarts.min.js, if not yet loaded.")
+    preload_only = param.Boolean(default=False, doc="Draw nothing; load ECharts when idle.")
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("echarts_src", echarts_url())
+        super().__init__(**params)
+
+    @classmethod
+    def preload(cls) -> EChart:
+        """An invisible component that loads ECharts once the page is idle."""
+        return cls(preload_only=True, width=0, height=0, margin=0)
+
+    _esm = """
+function loadECharts(src) {
+  if (window.echarts) return Promise.resolve(window.echarts);
+  if (!window.__wbECharts) {
+    window.__wbECharts = new Promise((resolve, reject) => {
+      if (!src) { reject(new Error("ECharts is not loaded: call pn.extension('echarts') first")); return; }
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = () => resolve(window.echarts);
+      script.onerror = () => { window.__wbECharts = null; reject(new Error("could not load " + src)); };
+      document.head.appendChild(script);
+    });
+  }
+  return window.__wbECharts;
+}
+
+export function render({ model, el }) {
+  if (model.preload_only) {
+    const idle = window.requestIdleCallback || ((f) => setTimeout(f, 500));
+    idle(() => loadECharts(model.echarts_src).catch(() => {}), {timeout: 3000});
+    return;
+  }
+  const box = document.createElement("div");
+  box.className = "wb-echart";
+  box.style.width = "100%";
+  box.style.height = "100%";
+  el.appendChild(box);
+  let chart = null;
+  let size = [0, 0];
+  let removed = false;
+  const draw = () => { if (chart !== null) chart.setOption(model.option, {notMerge: true}); };
+  const fit = () => {
+    const w = box.clientWidth, h = box.clientHeight;
+    if (removed || w < 2 || h < 2 || (w === size[0] && h === size[1])) return;  // not laid out / unchanged
+    size = [w, h];
+    if (chart !== null) { chart.resize({width: w, height: h}); return; }
+    loadECharts(model.echarts_src).then((echarts) => {
+      if (removed || chart !== null) return;
+      chart = echarts.init(box, null, {width: size[0], height: size[1]});
+      // tests and benchmarks wait for this: how many series the last finished render drew
+      chart.on("finished", () => {
+        box.dataset.drawnSeries = String(((model.option || {}).series || []).length);
+      });
+      draw();
+    }).catch((err) => {
+      box.textContent = "The chart could not be drawn: " + err.message;
+      box.style.color = "#842029";
+    });
+  };
+  const observer = new ResizeObserver(fit);
+  observer.observe(box);
+  model.on("option", draw);
+  model.on("remove", () => {
+    removed = true;
+    observer.disconnect();
+    if (chart !== null) chart.dispose();
+  });
+}
+"""
