@@ -10,7 +10,10 @@ Builds (through the tracking API) a store with one experiment of 10,000 runs (3 
   server (which imports Panel/HoloViews in the server) is reported separately as "cold";
 * pressing Enter in the filter box -> the table shows the new count (goal < 300 ms);
 * clicking Compare with 20 runs selected -> the comparison's chart has drawn its 100 lines
-  (goal < 1 s); and, separately, until the server is idle again (busy indicator off).
+  (goal < 1 s), timed in the page from the click event to the chart's end of drawing
+  (``data-drawn-at``); also as the harness sees it (Python, from before Playwright's click
+  to noticing the drawn chart: adds Playwright's actionability checks and polling) and
+  until the server is idle again (busy indicator off).
 
 Each figure is the median of ``--repeat`` tries (min and max in brackets).
 """
@@ -122,6 +125,7 @@ def main() -> int:
     results: dict[str, list[float]] = {"first rows (cold server)": [], "first rows": [],
                                        "filter -> table updated": [],
                                        "Compare 20 runs x 5 metrics x 1000 steps": [],
+                                       "Compare, seen by the harness": [],
                                        "Compare: until the server is idle": []}
     try:
         with sync_playwright() as pw:
@@ -177,11 +181,18 @@ def main() -> int:
                       const host = find(document.body);
                       const b = host && (host.shadowRoot || host).querySelector('button');
                       return b && !b.disabled; }""", timeout=30_000)
+                page.evaluate("document.addEventListener('click', "
+                              "() => { window.__clickedAt = performance.now(); }, true)")
                 t0 = time.perf_counter()
                 button.click()
-                # drawn: the chart finished rendering all 100 lines (20 runs x 5 metrics)
-                page.locator(".wb-echart[data-drawn-series='100']").wait_for(timeout=60_000)
-                results["Compare 20 runs x 5 metrics x 1000 steps"].append(time.perf_counter() - t0)
+                # drawn: the chart finished drawing all 100 lines (20 runs x 5 metrics)
+                chart = page.locator(".wb-echart[data-drawn-series='100']")
+                chart.wait_for(timeout=60_000)
+                results["Compare, seen by the harness"].append(time.perf_counter() - t0)
+                drawn_at = float(chart.get_attribute("data-drawn-at"))
+                clicked_at = page.evaluate("window.__clickedAt")
+                results["Compare 20 runs x 5 metrics x 1000 steps"].append(
+                    (drawn_at - clicked_at) / 1000)
                 page.get_by_text("Compare 20 runs").first.wait_for(timeout=60_000)
                 page.wait_for_function(
                     "() => document.querySelector('.pn-busy-container .spin') === null",

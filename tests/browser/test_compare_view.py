@@ -135,7 +135,9 @@ def test_compare_view_draws_one_line_per_run(serve_app, page, seeded):
     assert charts["loss"]["x"] == "step" and charts["loss"]["y_type"] == "value"
 
     # The other sections are built when their tab opens.
-    assert page.locator(".wb-compare-tabs .tabulator-row").count() == 4  # latest values
+    page.locator(".bk-tab").filter(has_text="Latest values").click()
+    page.locator(".wb-compare-tabs .tabulator-row").nth(3).wait_for()
+    assert page.locator(".wb-compare-tabs .tabulator-row").count() == 4  # one per run
     _open_tab(page, "Parallel coordinates", 1)
     parallel = next(f for t, f in _figures(page).items() if t.startswith("Parameters against"))
     # batch_size, lr, optimizer, accuracy

@@ -106,6 +106,14 @@ class RunComparison(pn.viewable.Viewer):
         # Only the open tab is built and sent to the browser (dynamic tabs, lazy sections):
         # opening Compare costs the charts and one table, not every section.
         self.tabs = pn.Tabs(
+            ("Metric history", pn.Column(
+                pn.Row(self.x_axis_widget, self.smoothing_widget, self.log_y_widget,
+                       self.max_points_widget),
+                self.metrics_widget,
+                self._section(self._charts_view, m.param.runs, m.param.chart_metrics,
+                              m.param.x_axis, m.param.smoothing, m.param.log_y,
+                              m.param.max_points, m.param.directions),
+                sizing_mode="stretch_width")),
             ("Latest values", pn.Column(
                 pn.pane.Markdown("Best run per metric in green."), self.higher_widget,
                 self._section(self._summary_view, m.param.latest, m.param.directions),
@@ -126,12 +134,6 @@ class RunComparison(pn.viewable.Viewer):
             dynamic=True, sizing_mode="stretch_width", css_classes=["wb-compare-tabs"],
         )
         body = pn.Column(
-            pn.Row(self.x_axis_widget, self.smoothing_widget, self.log_y_widget,
-                   self.max_points_widget),
-            self.metrics_widget,
-            self._section(self._charts_view, m.param.runs, m.param.chart_metrics,
-                          m.param.x_axis, m.param.smoothing, m.param.log_y,
-                          m.param.max_points, m.param.directions, lazy=False),
             self.tabs,
             visible=pn.bind(lambda e: not e, m.param.error),
             sizing_mode="stretch_width",

@@ -369,38 +369,43 @@ class CompareModel(param.Parameterized):
         ``x`` follows ``x_axis`` (step; wall time as UTC datetimes; relative time in
         seconds since the run started); ``y`` is ``value`` after EMA smoothing.
         """
+        return {run_id: pd.DataFrame({"x": x, "y": y, "value": values}, copy=False)
+                for run_id, x, y, values in self._curves(key)}
+
+    def _curves(self, key: str) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+        """``(run_id, x, y, value)`` arrays per run having ``key``: :meth:`curve_data` in numpy."""
         hist = self.histories(key)
-        out: dict[str, pd.DataFrame] = {}
         if hist.empty:
-            return out
-        starts = dict(zip(self.runs["run_id"], self.runs["start_time"], strict=False))
+            return []
         # the store returns each run's points together, by step: numpy slices per run
-        # (a pandas group per run cost ~1 ms each)
+        # (a pandas group, or a DataFrame, per run cost ~1 ms each)
         run_col = hist["run_id"].to_numpy()
         cuts = np.flatnonzero(run_col[1:] != run_col[:-1]) + 1
         bounds = dict(zip(run_col[np.r_[0, cuts]], zip(np.r_[0, cuts], np.r_[cuts, len(run_col)]),
                           strict=True))
-        steps = hist["step"].to_numpy()
-        stamps = hist["timestamp"]
-        utc = (stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-               if self.x_axis == "wall time" else None)
         values_all = hist["value"].to_numpy(dtype=float)
+        if self.x_axis == "step":
+            x_all = hist["step"].to_numpy()
+        elif self.x_axis == "wall time":
+            x_all = hist["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        else:
+            x_all = hist["timestamp"]
+        starts = dict(zip(self.runs["run_id"], self.runs["start_time"], strict=False))
+        out = []
         for run_id in self.runs["run_id"]:
             if run_id not in bounds:
                 continue
             lo, hi = bounds[run_id]
-            if self.x_axis == "step":
-                x = steps[lo:hi]
-            elif self.x_axis == "wall time":
-                x = utc[lo:hi]
-            else:
+            if self.x_axis == "relative time":
+                stamps = x_all.iloc[lo:hi]
                 start = starts.get(run_id)
                 if start is None or pd.isna(start):
-                    start = stamps.iloc[lo:hi].min()
-                x = (stamps.iloc[lo:hi] - start).dt.total_seconds().to_numpy()
+                    start = stamps.min()
+                x = (stamps - start).dt.total_seconds().to_numpy()
+            else:
+                x = x_all[lo:hi]
             values = values_all[lo:hi]
-            out[run_id] = pd.DataFrame({"x": x, "y": ema(values, self.smoothing), "value": values},
-                                       copy=False)
+            out.append((run_id, x, ema(values, self.smoothing), values))
         return out
 
     def x_label(self) -> str:
@@ -453,11 +458,10 @@ class CompareModel(param.Parameterized):
                            "scale": not time_axis})
             y_axes.append({"gridIndex": i, "type": "log" if self.log_y else "value",
                            "scale": True, "axisLabel": {"hideOverlap": True}})
-            for run_id, frame in self.curve_data(key).items():
-                x = frame["x"].to_numpy()
+            for run_id, x, y, _values in self._curves(key):
                 if time_axis:  # ECharts' time axis takes epoch milliseconds
                     x = x.astype("datetime64[ms]").astype(np.int64)
-                points = np.column_stack([x.astype(float), frame["y"].to_numpy(dtype=float)])
+                points = np.column_stack([x.astype(float), y])
                 if self.log_y:
                     points = points[points[:, 1] > 0]
                 series.append({
