@@ -77,7 +77,8 @@ def main() -> None:
                 boxes.nth(i).click()
             page.locator(".wb-compare button").click()
             page.wait_for_url("**page=compare**")
-            page.set_viewport_size({"width": 1400, "height": 2000})  # the app scrolls inside
+            page.set_viewport_size({"width": 1400, "height": 720})
+            page.locator(".wb-echart[data-drawn-series]").wait_for()
             _settle(page)
             page.screenshot(path=HERE / "compare.png")
             page.set_viewport_size({"width": 1400, "height": 1100})

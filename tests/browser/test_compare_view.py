@@ -148,6 +148,9 @@ def test_compare_view_draws_one_line_per_run(serve_app, page, seeded):
     _open_tab(page, "Parameters", 2)
     page.get_by_text("optimizer").first.wait_for()
     screenshot(page, "compare-view-parameters")
+    # Back on the first tab the chart is drawn again (a tab's content is rebuilt when shown).
+    page.locator(".bk-tab").filter(has_text="Metric history").click()
+    assert _charts(page, 3 + 4)["loss"]["lines"] == charts["loss"]["lines"]
 
     # Panel renders into shadow roots: locators pierce them, inner_text("body") does not.
     assert page.get_by_text("Compare 4 runs").count() >= 1

@@ -1,9 +1,9 @@
 """Panel screens of the workbench: usable in ``panel serve`` and in JupyterLab.
 
-In a notebook, load Panel's Tabulator once, then end a cell with a screen::
+In a notebook, load Panel's Tabulator and ECharts once, then end a cell with a screen::
 
     import panel as pn, workbench as wb
-    pn.extension("tabulator")
+    pn.extension("tabulator", "echarts")
     wb.ui.RunTable(wb.Store("demo.duckdb"))
 
 ``RunComparison`` (the Compare screen) is imported lazily from ``workbench.ui.compare``.

@@ -7,17 +7,18 @@ JupyterLab::
     from workbench.ui.compare import RunComparison
     RunComparison(store, run_ids=[id1, id2, id3])
 
-It shows (1) the latest metric values with the best run per metric
-highlighted, (2) the params of the runs with the differing ones highlighted,
-(3) every metric's history overlaid (one curve per run; x as step, wall time
-or relative time; EMA smoothing; log scale), (4) parallel coordinates of the
-differing params against a chosen metric and (5) a scatter of any param or
-metric against any other.
+It shows, in tabs built when first opened, (1) every metric's history overlaid
+(one ECharts canvas, a grid per metric, one line per run; x as step, wall time
+or relative time; EMA smoothing; log scale), (2) the latest metric values with
+the best run per metric highlighted, (3) the params of the runs with the
+differing ones highlighted, (4) parallel coordinates of the differing params
+against a chosen metric and (5) a scatter of any param or metric against any
+other.
 
-Data comes from the Store API in a handful of queries whatever the number of
-runs: one ``search_runs`` for the runs and their params, one
-``latest_metrics`` for the summary and one ``metric_histories`` per charted
-metric, downsampled in SQL to ``max_points`` points per curve.
+Data comes from the Store API in three queries whatever the number of runs:
+``search_runs`` for the runs and their params, ``latest_metrics`` for the
+summary and ``metric_histories_by_key`` for every charted metric, downsampled
+in SQL to ``max_points`` points per curve.
 """
 
 from __future__ import annotations
