@@ -12,7 +12,7 @@ size changes::
 
 ECharts itself is the copy bundled with Panel, served by ``panel serve`` itself and
 loaded on first use (``EChart.preload()`` fetches it as an async script once the page
-has rendered), so it never delays a page's first render. In a notebook, ``pn.extension("echarts")`` (see
+is idle after its first render), so it does not delay a page's first render. In a notebook, ``pn.extension("echarts")`` (see
 ``PANEL_EXTENSIONS``) loads it; nothing ever comes from a CDN.
 
 numpy arrays anywhere in ``option`` travel as binary buffers and reach ECharts as typed
@@ -52,7 +52,7 @@ class EChart(JSComponent):
 
     @classmethod
     def preload(cls) -> EChart:
-        """An invisible component that loads ECharts (async) once the page has rendered."""
+        """An invisible component that loads ECharts (async) once the page is idle."""
         return cls(preload_only=True, width=0, height=0, margin=0)
 
     _esm = """
@@ -103,12 +103,12 @@ function warmUp(echarts) {
 
 export function render({ model, el }) {
   if (model.preload_only) {
-    // an async script: the browser downloads and compiles it off the main thread; the
-    // warm-up waits until the page is idle
-    setTimeout(() => loadECharts(model.echarts_src).then((echarts) => {
-      const idle = window.requestIdleCallback || ((f) => setTimeout(f, 200));
+    // Once the page is idle (its first render done), load ECharts as an async script (the
+    // browser compiles it off the main thread), then warm it up at the next idle moment.
+    const idle = window.requestIdleCallback || ((f) => setTimeout(f, 300));
+    idle(() => loadECharts(model.echarts_src).then((echarts) => {
       idle(() => { try { warmUp(echarts); } catch (err) { /* only an optimisation */ } });
-    }).catch(() => {}), 0);
+    }).catch(() => {}));
     return;
   }
   const box = document.createElement("div");
