@@ -129,6 +129,10 @@ def test_one_curve_per_run_having_the_metric(seeded):
     widths = {s["name"]: s["lineStyle"]["width"] for s in option["series"] if s["xAxisIndex"] == 1}
     assert widths["c"] > widths["a"] == widths["b"]
     assert model.history_chart_height() > 0
+    # auc was logged once per run: one point, drawn as a marker (a 1-point line shows nothing)
+    markers = {s["xAxisIndex"]: s["showSymbol"] for s in option["series"]}
+    assert markers == {0: True, 1: False}  # val_loss has 50 steps: a plain line
+
 
 
 def test_downsampling_caps_points_per_curve(store):

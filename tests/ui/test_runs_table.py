@@ -7,13 +7,13 @@ import pytest
 
 import workbench as wb
 from workbench.ui.runs_table import RunTable
-from workbench.ui.widgets import column_widths
 from workbench.ui.runs_table_model import (
     DEFAULT_METRIC_COLUMNS,
     DEFAULT_PARAM_COLUMNS,
     RunTableModel,
     sort_key,
 )
+from workbench.ui.widgets import column_widths
 
 
 def test_first_experiment_one_page_and_count(ui_store):

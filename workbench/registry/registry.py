@@ -1148,46 +1148,51 @@ class Registry:
         """Reject a pending request with a comment saying why (approver)."""
         comment = _text(comment, "comment", required=True)
 
-        def body(a: _Action) -> None:
+        def authorize(a: _Action, req: dict[str, Any] | None) -> None:
             self._require(a, "approver", "rejecting a request")
-            req = rs.request_row(a.con, int(request_id))
-            if req is None:
-                raise NotFoundError(f"no transition request #{request_id}")
-            st.check_pending(req["status"], req["request_id"])
-            rs.decide_request(a.con, req["request_id"], st.REJECTED, self.user, a.ts, comment)
-            a.audit(
-                "reject",
-                req["name"],
-                req["version"],
-                request_id=req["request_id"],
-                before={"request": st.PENDING},
-                after={"request": st.REJECTED},
-                details={"comment": comment, "to_stage": req["to_stage"]},
-            )
 
-        self._act(body)
-        return self.get_request(request_id)
+        return self._close_request(request_id, st.REJECTED, "reject", comment, authorize,
+                                   with_stage=True)
 
     def cancel_request(self, request_id: int, comment: str | None = None) -> TransitionRequest:
         """Withdraw a pending request (its requester, or an admin)."""
         comment = _text(comment, "comment")
 
+        def authorize(a: _Action, req: dict[str, Any] | None) -> None:
+            if req is not None and req["requested_by"] != self.user:
+                self._require(a, "admin", "cancelling another user's request")
+
+        return self._close_request(request_id, st.CANCELLED, "cancel", comment, authorize)
+
+    def _close_request(
+        self,
+        request_id: int,
+        status: str,
+        event: str,
+        comment: str | None,
+        authorize: Callable[[_Action, dict[str, Any] | None], None],
+        with_stage: bool = False,
+    ) -> TransitionRequest:
+        """Close a pending request without a transition (rejected or cancelled), audited."""
+
         def body(a: _Action) -> None:
             req = rs.request_row(a.con, int(request_id))
+            authorize(a, req)
             if req is None:
                 raise NotFoundError(f"no transition request #{request_id}")
-            if req["requested_by"] != self.user:
-                self._require(a, "admin", "cancelling another user's request")
             st.check_pending(req["status"], req["request_id"])
-            rs.decide_request(a.con, req["request_id"], st.CANCELLED, self.user, a.ts, comment)
+            rs.decide_request(a.con, req["request_id"], status, self.user, a.ts, comment)
+            details = {"comment": comment}
+            if with_stage:
+                details["to_stage"] = req["to_stage"]
             a.audit(
-                "cancel",
+                event,
                 req["name"],
                 req["version"],
                 request_id=req["request_id"],
                 before={"request": st.PENDING},
-                after={"request": st.CANCELLED},
-                details={"comment": comment},
+                after={"request": status},
+                details=details,
             )
 
         self._act(body)

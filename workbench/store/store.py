@@ -520,7 +520,6 @@ class Store:
             raise InvalidInputError(f"keys must be a list of metric names, got {keys!r}")
         ids = list(dict.fromkeys(run_ids))
         wanted = list(dict.fromkeys(keys))
-        columns = ["run_id", "step", "timestamp", "value"]
         if not ids or not wanted:
             empty = pd.DataFrame(
                 {"run_id": pd.Series(dtype="object"), "step": pd.Series(dtype="int64"),

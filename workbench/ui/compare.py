@@ -30,14 +30,14 @@ import panel as pn
 import param
 
 from workbench.store.store import Store
-from workbench.ui.echart import EChart
-from workbench.ui.widgets import column_widths
 from workbench.ui.compare_model import (
     CompareModel,
     ema,
     guess_direction,
     run_colors,
 )
+from workbench.ui.echart import EChart
+from workbench.ui.widgets import column_widths
 
 _BEST_STYLE = "background-color: #c8f0c8; font-weight: bold"
 _DIFF_STYLE = "background-color: #fff3c4"
@@ -105,7 +105,7 @@ class RunComparison(pn.viewable.Viewer):
                               visible=pn.bind(bool, m.param.error), sizing_mode="stretch_width")
         header = pn.pane.Markdown(pn.bind(self._header, m.param.runs), margin=(0, 10))
         # Only the open tab is built and sent to the browser (dynamic tabs, lazy sections):
-        # opening Compare costs the charts and one table, not every section.
+        # opening Compare costs the chart tab, not every section.
         self.tabs = pn.Tabs(
             ("Metric history", pn.Column(
                 pn.Row(self.x_axis_widget, self.smoothing_widget, self.log_y_widget,
@@ -142,9 +142,9 @@ class RunComparison(pn.viewable.Viewer):
         return pn.Column(header, error, body, sizing_mode="stretch_width",
                          css_classes=["wb-compare"])
 
-    def _section(self, fn, *deps, lazy: bool = True):
-        """A section drawn by ``fn`` whenever ``deps`` change; lazy ones wait until shown."""
-        return pn.param.ParamFunction(self._guard(fn, *deps), lazy=lazy,
+    def _section(self, fn, *deps):
+        """A section drawn by ``fn`` when first shown and whenever ``deps`` change."""
+        return pn.param.ParamFunction(self._guard(fn, *deps), lazy=True,
                                       sizing_mode="stretch_width")
 
     def _guard(self, fn, *deps):

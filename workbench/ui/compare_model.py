@@ -56,6 +56,7 @@ NA_POSITION = -0.08  # where a missing value sits on a parallel-coordinates axis
 CHART_COLUMNS = 2  # metric charts per row
 CHART_ROW_HEIGHT = 320  # pixels per row of metric charts (title, grid, x axis name)
 LEGEND_HEIGHT = 40  # pixels above the first row: the runs' legend and the toolbox
+SYMBOLS_UP_TO = 30  # histories of at most this many points are drawn with point markers
 
 
 def guess_direction(metric: str) -> str:
@@ -466,7 +467,9 @@ class CompareModel(param.Parameterized):
                     points = points[points[:, 1] > 0]
                 series.append({
                     "type": "line", "name": labels[run_id], "xAxisIndex": i, "yAxisIndex": i,
-                    "data": points.ravel(), "color": colors[run_id], "showSymbol": False,
+                    "data": points.ravel(), "color": colors[run_id],
+                    # markers on short histories: a line of one point draws nothing
+                    "showSymbol": len(points) <= SYMBOLS_UP_TO, "symbolSize": 5,
                     "lineStyle": {"width": 3.2 if run_id == winner else 1.6},
                     "z": 3 if run_id == winner else 2, "emphasis": {"focus": "series"},
                     "sampling": "lttb", "animation": False,

@@ -59,12 +59,15 @@ class EChart(JSComponent):
 function loadECharts(src) {
   if (window.echarts) return Promise.resolve(window.echarts);
   if (!window.__wbECharts) {
+    if (!src) return Promise.reject(new Error("ECharts is not loaded: call pn.extension('echarts') first"));
     window.__wbECharts = new Promise((resolve, reject) => {
-      if (!src) { reject(new Error("ECharts is not loaded: call pn.extension('echarts') first")); return; }
       const script = document.createElement("script");
       script.src = src;
       script.onload = () => resolve(window.echarts);
-      script.onerror = () => { window.__wbECharts = null; reject(new Error("could not load " + src)); };
+      script.onerror = () => {
+        window.__wbECharts = null;
+        reject(new Error("could not load ECharts from " + src + " (in a notebook, call pn.extension('echarts') first)"));
+      };
       document.head.appendChild(script);
     });
   }
