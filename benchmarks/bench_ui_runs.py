@@ -3,7 +3,7 @@
     python benchmarks/bench_ui_runs.py [--runs 10000] [--repeat 3] [--keep DIR]
 
 Builds (through the tracking API) a store with one experiment of 10,000 runs (3 params,
-5 metrics each) and one experiment of 20 runs with 5 metrics of 1,000 steps each, serves
+5 metrics each) and experiments of 20 and of 50 runs with 5 metrics of 1,000 steps each, serves
 ``apps/workbench_app.py`` with ``panel serve`` and measures, in Debian's Chromium:
 
 * navigation -> the run table shows its first rows (goal < 2 s); the first load of a fresh
@@ -14,7 +14,7 @@ Builds (through the tracking API) a store with one experiment of 10,000 runs (3 
   (goal < 1 s), timed in the page from the click event to the chart's end of drawing
   (``data-drawn-at``); also as the harness sees it (Python, from before Playwright's click
   to noticing the drawn chart: adds Playwright's actionability checks and polling) and
-  until the server is idle again (busy indicator off).
+  until the server is idle again (busy indicator off). The same for 50 runs (no goal).
 
 Each figure is the median of ``--repeat`` tries (min and max in brackets).
 """
@@ -46,21 +46,29 @@ from workbench.ui._fixtures import build_big_store  # noqa: E402
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 
 
+COMPARE_SIZES = (20, 50)  # runs compared, each with 5 metrics of 1,000 steps
+
+
 def build(path: Path, n_runs: int) -> None:
     started = time.perf_counter()
     build_big_store(path, n_runs=n_runs, n_metrics=5, experiment="big")
-    store = Store(path)
-    steps = np.arange(1000)
-    for i in range(20):
-        run = Run.create(store, "compare20", run_name=f"c{i:02d}")
-        run.log_params({"lr": 0.001 * (i + 1), "model": ("rf", "gbm")[i % 2]})
-        for k in range(5):
-            run.log_metric_history(f"metric_{k}", np.exp(-steps / (200 + 10 * i)) + 0.01 * k
-                                   + 0.002 * np.sin(steps / 7.0))
-        run.end()
-    store.sync()
-    store.close()
-    print(f"built the store ({n_runs:,} + 20 runs) in {time.perf_counter() - started:.1f} s")
+    print(f"built the store ({n_runs:,} runs) in {time.perf_counter() - started:.1f} s")
+
+
+def compare_runs(store: Store, n: int) -> list[str]:
+    """The ids of experiment ``compare<n>``: n runs with 5 metrics of 1,000 steps (made once)."""
+    name = f"compare{n}"
+    if name not in set(store.list_experiments()["name"]):
+        steps = np.arange(1000)
+        for i in range(n):
+            run = Run.create(store, name, run_name=f"c{i:02d}")
+            run.log_params({"lr": 0.001 * (i + 1), "model": ("rf", "gbm")[i % 2]})
+            for k in range(5):
+                run.log_metric_history(f"metric_{k}", np.exp(-steps / (200 + 10 * i)) + 0.01 * k
+                                       + 0.002 * np.sin(steps / 7.0))
+            run.end()
+        store.sync()
+    return list(store.search_runs(name, max_results=n)["run_id"])
 
 
 def free_port() -> int:
@@ -128,6 +136,45 @@ def wait_total(page, total: int, timeout: float = 60_000) -> None:
     page.get_by_text(re.compile(rf"of {total:,} · page")).wait_for(timeout=timeout)
 
 
+def compare_figures(n: int) -> tuple[str, str, str]:
+    """The names of the three Compare figures for ``n`` runs."""
+    return (f"Compare {n} runs x 5 metrics x 1000 steps", f"Compare {n}, seen by the harness",
+            f"Compare {n}: until the server is idle")
+
+
+def measure_compare(page, url: str, n: int, ids: list[str], results: dict) -> None:
+    """Open the run table with ``ids`` selected, click Compare, time until the chart is drawn."""
+    in_page, harness, idle = compare_figures(n)
+    page.goto(f"{url}?experiment=compare{n}&runs={','.join(ids)}")
+    wait_total(page, n)
+    page.wait_for_function("() => document.querySelector('.pn-busy-container .spin') === null")
+    button = page.locator(".wb-compare button")
+    button.wait_for()
+    page.wait_for_function(
+        """() => { const find = (n) => { if (!n) return null;
+            if (n.classList && n.classList.contains('wb-compare')) return n;
+            if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
+            for (const c of n.children || []) { const r = find(c); if (r) return r; }
+            return null; };
+          const host = find(document.body);
+          const b = host && (host.shadowRoot || host).querySelector('button');
+          return b && !b.disabled; }""", timeout=30_000)
+    page.evaluate("document.addEventListener('click', "
+                  "() => { window.__clickedAt = performance.now(); }, true)")
+    t0 = time.perf_counter()
+    button.click()
+    # drawn: the chart finished drawing all its lines (n runs x 5 metrics)
+    chart = page.locator(f".wb-echart[data-drawn-series='{5 * n}']")
+    chart.wait_for(timeout=60_000)
+    results[harness].append(time.perf_counter() - t0)
+    drawn_at = float(chart.get_attribute("data-drawn-at"))
+    results[in_page].append((drawn_at - page.evaluate("window.__clickedAt")) / 1000)
+    page.get_by_text(f"Compare {n} runs").first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('.pn-busy-container .spin') === null", timeout=60_000)
+    results[idle].append(time.perf_counter() - t0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -141,7 +188,7 @@ def main() -> int:
     if not store_path.exists():
         build(store_path, args.runs)
     store = Store(store_path)
-    compare_ids = list(store.search_runs("compare20", max_results=20)["run_id"])
+    compare_ids = {n: compare_runs(store, n) for n in COMPARE_SIZES}
     filters = []
     for i in range(args.repeat):
         expr = f"metrics.m0000 > {0.1 + 0.2 * i:.1f} and params.model = 'rf'"
@@ -154,9 +201,7 @@ def main() -> int:
     results: dict[str, list[float]] = {"first rows (cold server)": [], "first rows": [],
                                        "filter -> table updated": [],
                                        "filter, seen by the harness": [],
-                                       "Compare 20 runs x 5 metrics x 1000 steps": [],
-                                       "Compare, seen by the harness": [],
-                                       "Compare: until the server is idle": []}
+                                       **{k: [] for n in COMPARE_SIZES for k in compare_figures(n)}}
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -199,42 +244,12 @@ def main() -> int:
                 wait_total(page, args.runs)
             context.close()
 
-            # 3. Compare with 20 runs selected
-            for _ in range(args.repeat):
-                context, page = new_page()
-                page.goto(f"{url}?experiment=compare20&runs={','.join(compare_ids)}")
-                wait_total(page, 20)
-                page.wait_for_function(
-                    "() => document.querySelector('.pn-busy-container .spin') === null")
-                button = page.locator(".wb-compare button")
-                button.wait_for()
-                page.wait_for_function(
-                    """() => { const find = (n) => { if (!n) return null;
-                        if (n.classList && n.classList.contains('wb-compare')) return n;
-                        if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
-                        for (const c of n.children || []) { const r = find(c); if (r) return r; }
-                        return null; };
-                      const host = find(document.body);
-                      const b = host && (host.shadowRoot || host).querySelector('button');
-                      return b && !b.disabled; }""", timeout=30_000)
-                page.evaluate("document.addEventListener('click', "
-                              "() => { window.__clickedAt = performance.now(); }, true)")
-                t0 = time.perf_counter()
-                button.click()
-                # drawn: the chart finished drawing all 100 lines (20 runs x 5 metrics)
-                chart = page.locator(".wb-echart[data-drawn-series='100']")
-                chart.wait_for(timeout=60_000)
-                results["Compare, seen by the harness"].append(time.perf_counter() - t0)
-                drawn_at = float(chart.get_attribute("data-drawn-at"))
-                clicked_at = page.evaluate("window.__clickedAt")
-                results["Compare 20 runs x 5 metrics x 1000 steps"].append(
-                    (drawn_at - clicked_at) / 1000)
-                page.get_by_text("Compare 20 runs").first.wait_for(timeout=60_000)
-                page.wait_for_function(
-                    "() => document.querySelector('.pn-busy-container .spin') === null",
-                    timeout=60_000)
-                results["Compare: until the server is idle"].append(time.perf_counter() - t0)
-                context.close()
+            # 3. Compare with 20 (and 50) runs selected
+            for n, ids in compare_ids.items():
+                for _ in range(args.repeat):
+                    context, page = new_page()
+                    measure_compare(page, url, n, ids, results)
+                    context.close()
             browser.close()
     finally:
         try:
