@@ -51,6 +51,11 @@ def _quote_key(entity_key: str) -> str:
     return f"{entity}.`{key}`"
 
 
+def _page_count(total: int, page_size: int) -> int:
+    """Pages needed for ``total`` rows (at least one, for the empty table)."""
+    return max(1, -(-total // page_size))
+
+
 class RunTableModel(param.Parameterized):
     """State and actions of the run table; drive it directly in tests.
 
@@ -141,7 +146,7 @@ class RunTableModel(param.Parameterized):
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return _page_count(self.total, self.page_size)
 
     def _query_keys(self) -> tuple[list[str], list[str], list[str]]:
         chosen = list(dict.fromkeys([*self.columns, *([self.group_by] if self.group_by else [])]))
@@ -173,10 +178,10 @@ class RunTableModel(param.Parameterized):
             self.error = error_message(exc)
             return
         self.filter_error = ""
-        self.total = total
-        if self.page > self.pages:
+        pages = _page_count(total, self.page_size)
+        if self.page > pages:
             with param.parameterized.discard_events(self):
-                self.page = self.pages
+                self.page = pages
         params_, metrics_, tags_ = self._query_keys()
         try:
             df = self.store.search_runs(
@@ -202,7 +207,8 @@ class RunTableModel(param.Parameterized):
         for col in cols:
             if col not in df.columns:
                 df[col] = pd.Series([None] * len(df), dtype=object)
-        self.rows = df[cols].reset_index(drop=True)
+        # one update: the view redraws the table once, with the new rows and count together
+        self.param.update(total=total, rows=df[cols].reset_index(drop=True))
 
     # -- reactions to state changes ---------------------------------------------
     @param.depends("experiment", watch=True)
