@@ -71,3 +71,29 @@ def test_unknown_run_and_bad_input(store):
     empty = store.metric_histories([], "m")
     assert empty.empty and list(empty.columns) == ["run_id", "step", "timestamp", "value"]
     assert store.metric_histories([a], "no_such_key").empty
+
+
+def test_several_keys_in_one_query_match_one_key_at_a_time(store):
+    rng = np.random.default_rng(1)
+    a = _run_with(store, "a", "loss", rng.normal(size=5_000))
+    with wb.start_run(experiment="mh", run_name="b", store=store) as run:
+        run.log_metric_history("loss", [3.0, 2.0, 1.0])
+        run.log_metric_history("acc", rng.random(800))
+    b = run.id
+    store.sync()
+    both = store.metric_histories_by_key([b, a], ["acc", "loss", "f1"], max_points=500)
+    assert list(both) == ["acc", "loss", "f1"]  # every key asked for, in that order
+    assert both["f1"].empty and list(both["f1"].columns) == ["run_id", "step", "timestamp", "value"]
+    for key in ("acc", "loss"):
+        one = store.metric_histories([b, a], key, max_points=500)
+        pd.testing.assert_frame_equal(both[key], one)
+    # runs come back in the order asked for, each by step
+    assert both["loss"]["run_id"].drop_duplicates().tolist() == [b, a]
+    assert (both["loss"].groupby("run_id")["step"].diff().dropna() > 0).all()
+    assert len(both["loss"][both["loss"]["run_id"] == a]) <= 500
+    with pytest.raises(InvalidInputError):
+        store.metric_histories_by_key([a], "loss")  # a string, not a list of keys
+    with pytest.raises(InvalidInputError):
+        store.metric_histories([a], ["loss"])  # metric_histories takes one key
+    with pytest.raises(NotFoundError):
+        store.metric_histories_by_key([a, "nope"], ["loss"])

@@ -479,9 +479,9 @@ class Store:
         """The histories of one metric for several runs, in one query.
 
         Returns ``run_id``, ``step``, ``timestamp``, ``value``: each run's points
-        together (runs in the order of ``run_ids``), by step. Each run is downsampled on its own exactly as
-        :meth:`metric_history` does it (``max_points // 2`` step buckets per
-        run, each keeping its minimum and maximum point); runs with at most
+        together (runs in the order of ``run_ids``), by step. Each run is downsampled
+        on its own exactly as :meth:`metric_history` does it (``max_points // 2``
+        step buckets per run, each keeping its minimum and maximum point); runs with at most
         ``max_points`` points come back whole. Runs without the metric have no
         rows; an unknown run id raises :class:`~workbench.errors.NotFoundError`.
 
