@@ -105,17 +105,10 @@ def summary(values: list[float]) -> str:
 
 
 # In the page: note when Enter goes down in the filter box, and poll (each frame) the page
-# info line until it shows the awaited text.
+# info line (``info``: Playwright's locators find it inside Panel's shadow roots) until it
+# shows the awaited text.
 _WATCH_COUNT_JS = """
-() => {
-  const find = (n) => {
-    if (!n) return null;
-    if (n.classList && n.classList.contains('wb-page-info')) return n;
-    if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
-    for (const c of n.children || []) { const r = find(c); if (r) return r; }
-    return null;
-  };
-  const info = find(document.body);
+(info) => {
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') window.__wbEnterAt = performance.now();
   }, true);
@@ -148,17 +141,10 @@ def measure_compare(page, url: str, n: int, ids: list[str], results: dict) -> No
     page.goto(f"{url}?experiment=compare{n}&runs={','.join(ids)}")
     wait_total(page, n)
     page.wait_for_function("() => document.querySelector('.pn-busy-container .spin') === null")
+    from playwright.sync_api import expect
+
     button = page.locator(".wb-compare button")
-    button.wait_for()
-    page.wait_for_function(
-        """() => { const find = (n) => { if (!n) return null;
-            if (n.classList && n.classList.contains('wb-compare')) return n;
-            if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
-            for (const c of n.children || []) { const r = find(c); if (r) return r; }
-            return null; };
-          const host = find(document.body);
-          const b = host && (host.shadowRoot || host).querySelector('button');
-          return b && !b.disabled; }""", timeout=30_000)
+    expect(button).to_be_enabled(timeout=30_000)
     page.evaluate("document.addEventListener('click', "
                   "() => { window.__clickedAt = performance.now(); }, true)")
     t0 = time.perf_counter()
@@ -228,7 +214,7 @@ def main() -> int:
             # 2. filter -> table updated (page from the last load), timed in the page: from the
             # Enter keydown to the frame where the page info shows the new count
             box = page.locator(".wb-filter input")
-            page.evaluate(_WATCH_COUNT_JS)
+            page.locator(".wb-page-info").evaluate(_WATCH_COUNT_JS)
             for expr, expected in filters:
                 box.fill(expr)
                 page.evaluate("(text) => window.__wbWatch(text)", f"of {expected:,} · page")

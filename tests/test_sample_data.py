@@ -223,10 +223,10 @@ def test_ab_no_sample_ratio_mismatch_and_sticky(ab):
     # a tiny, realistic imbalance: not exactly 50/50, and far from a sample-ratio mismatch
     assert 0 < abs(counts["control"] - counts["treatment"]) / len(ab) < 0.02
     assert stats.chisquare(counts.to_numpy()).pvalue > 0.01
-    assert (ab.groupby("user_id")["variant"].nunique() == 1).all()
-    # sticky bucketing: the variant is a pure function of the user id
-    sample = ab.sample(200, random_state=0)
-    assert [build.assign_variant(u) for u in sample["user_id"]] == sample["variant"].tolist()
+    # sticky bucketing: every user's variant is the hash of their id (and the salt)
+    assert [build.assign_variant(u) for u in ab["user_id"]] == ab["variant"].tolist()
+    resalted = [build.assign_variant(u, salt="another-experiment") for u in ab["user_id"][:500]]
+    assert resalted != ab["variant"].tolist()[:500]
 
 
 def test_ab_effects(ab):

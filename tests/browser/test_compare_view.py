@@ -19,17 +19,10 @@ import workbench as wb
 APP = "apps/compare_app.py"
 
 # The metric history chart (one ECharts instance, a grid per metric) as the browser drew it:
-# per grid its title, axis types and the number of points of each line.
+# per grid its title, axis types and the number of points of each line. ``box`` is the
+# chart's div.wb-echart (Playwright's locators find it inside Panel's shadow roots).
 _CHART_JS = """
-() => {
-  const find = (n) => {
-    if (!n) return null;
-    if (n.classList && n.classList.contains('wb-echart')) return n;
-    if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
-    for (const c of n.children || []) { const r = find(c); if (r) return r; }
-    return null;
-  };
-  const box = find(document.body);
+(box) => {
   const chart = box && window.echarts && window.echarts.getInstanceByDom(box);
   if (!chart) return null;
   const o = chart.getOption();
@@ -101,8 +94,16 @@ def _figures(page) -> dict[str, dict]:
 
 def _charts(page, n_series: int) -> dict[str, dict]:
     """The history chart's grids by metric, once it has drawn ``n_series`` lines."""
-    page.locator(f".wb-echart[data-drawn-series='{n_series}']").wait_for(timeout=60_000)
-    return {c["title"].split(" (")[0]: c for c in page.evaluate(_CHART_JS)}
+    chart = page.locator(f".wb-echart[data-drawn-series='{n_series}']")
+    chart.wait_for(timeout=60_000)
+    return {c["title"].split(" (")[0]: c for c in chart.evaluate(_CHART_JS)}
+
+
+def _wait_for_chart(page, condition: str) -> None:
+    """Wait until every grid of the history chart meets ``condition`` (JS, on ``c``)."""
+    box = page.locator(".wb-echart").element_handle(timeout=30_000)
+    page.wait_for_function(f"(box) => ({_CHART_JS})(box).every(c => {condition})", arg=box,
+                           timeout=30_000)
 
 
 def _open_tab(page, name: str, figures: int) -> None:
@@ -167,18 +168,15 @@ def test_compare_view_x_axis_and_log_controls(serve_app, page, seeded):
     page.goto(app)
     _charts(page, 2 + 3)
     page.get_by_role("button", name="relative time").click()
-    page.wait_for_function(
-        f"() => ({_CHART_JS})().every(c => c.x === 'relative time (s)')", timeout=30_000)
+    _wait_for_chart(page, "c.x === 'relative time (s)'")
     page.locator(".wb-log-y input[type=checkbox]").check()
-    page.wait_for_function(f"() => ({_CHART_JS})().every(c => c.y_type === 'log')",
-                           timeout=30_000)
+    _wait_for_chart(page, "c.y_type === 'log'")
     charts = _charts(page, 2 + 3)
     wait_for_idle(page)
     screenshot(page, "compare-view-relative-log")
     assert len(charts["loss"]["lines"]) == 2, charts
     page.get_by_role("button", name="wall time").click()
-    page.wait_for_function(f"() => ({_CHART_JS})().every(c => c.x_type === 'time')",
-                           timeout=30_000)
+    _wait_for_chart(page, "c.x_type === 'time'")
     assert_no_console_errors(page)
     assert_offline(page)
     assert_no_server_errors(app)

@@ -12,8 +12,8 @@ size changes::
 
 ECharts itself is the copy bundled with Panel, served by ``panel serve`` itself and
 loaded on first use (``EChart.preload()`` fetches it as an async script once the page
-is idle after its first render), so it does not delay a page's first render. In a notebook, ``pn.extension("echarts")`` (see
-``PANEL_EXTENSIONS``) loads it; nothing ever comes from a CDN.
+is idle after its first render), so it does not delay a page's first render. In a
+notebook, ``pn.extension("echarts")`` loads it; nothing ever comes from a CDN.
 
 numpy arrays anywhere in ``option`` travel as binary buffers and reach ECharts as typed
 arrays (a line series takes a flat ``[x0, y0, x1, y1, ...]`` Float64Array). When an

@@ -19,7 +19,7 @@ from workbench.registry import Registry
 from workbench.registry.cards import ModelCard
 from workbench.registry.stages import STAGES
 from workbench.store.store import Store
-from workbench.ui.widgets import error_message
+from workbench.ui.widgets import badge, error_message
 
 _GATE_COLUMNS = ["rule", "kind", "passed", "value", "message"]
 
@@ -44,12 +44,7 @@ _MAX_METRICS = 8
 
 def stage_badge(stage: Any) -> str:
     """An HTML badge for a model version's stage."""
-    text = "" if stage is None or (isinstance(stage, float) and pd.isna(stage)) else str(stage)
-    colour = STAGE_COLOURS.get(text, "#e9ecef")
-    return (
-        f'<span class="wb-stage wb-stage-{html.escape(text.lower())}" '
-        f'style="background:{colour};padding:1px 6px;border-radius:4px">{html.escape(text)}</span>'
-    )
+    return badge(stage, STAGE_COLOURS, "stage")
 
 
 def _compact(value: Any, limit: int = 160) -> str:
@@ -290,6 +285,17 @@ class RegistryModel(param.Parameterized):
             self.error = error_message(exc)
             return None
 
+    def _apply(self, action: Callable[[], Any], message: str,
+               *reloads: Callable[[], None]) -> bool:
+        """Run a registry action; on success show ``message`` and reload what it changed."""
+        self._do(action)
+        if self.error:
+            return False
+        self.message = message
+        for reload in reloads:
+            reload()
+        return True
+
     def _decide(self, verb: str) -> bool:
         if self.request_id is None:
             self.error = "Select a request in the inbox first."
@@ -380,21 +386,15 @@ class RegistryModel(param.Parameterized):
 
     def set_alias(self, alias: str, version: int) -> bool:
         """Point an alias of the shown model at a version."""
-        self._do(lambda: self.registry.set_alias(self.model_name, (alias or "").strip(), version))
-        if self.error:
-            return False
-        self.message = f"Alias {alias.strip()!r} -> version {version}."
-        self._load_model()
-        return True
+        alias = (alias or "").strip()
+        return self._apply(lambda: self.registry.set_alias(self.model_name, alias, version),
+                           f"Alias {alias!r} -> version {version}.", self._load_model)
 
     def swap_aliases(self, first: str, second: str) -> bool:
         """Swap two aliases of the shown model in one action."""
-        self._do(lambda: self.registry.swap_aliases(self.model_name, first.strip(), second.strip()))
-        if self.error:
-            return False
-        self.message = f"Aliases {first.strip()!r} and {second.strip()!r} swapped."
-        self._load_model()
-        return True
+        first, second = (first or "").strip(), (second or "").strip()
+        return self._apply(lambda: self.registry.swap_aliases(self.model_name, first, second),
+                           f"Aliases {first!r} and {second!r} swapped.", self._load_model)
 
     def cancel_request(self) -> bool:
         """Withdraw the selected request (its requester, or an admin)."""
@@ -442,40 +442,26 @@ class RegistryModel(param.Parameterized):
 
     def delete_gate(self, gate_id: int) -> bool:
         """Remove a gate of the shown model (admin)."""
-        self._do(lambda: self.registry.delete_gate(self.model_name, int(gate_id)))
-        if self.error:
-            return False
-        self.message = f"Gate #{gate_id} deleted."
-        self._load_model()
-        self._load_gates()
-        return True
+        return self._apply(lambda: self.registry.delete_gate(self.model_name, int(gate_id)),
+                           f"Gate #{gate_id} deleted.", self._load_model, self._load_gates)
 
     def set_description(self, text: str) -> bool:
         """Change the shown model's description."""
-        self._do(lambda: self.registry.set_model_description(self.model_name, text or None))
-        if self.error:
-            return False
-        self.message = f"Description of {self.model_name} saved."
-        self.refresh()
-        return True
+        return self._apply(
+            lambda: self.registry.set_model_description(self.model_name, text or None),
+            f"Description of {self.model_name} saved.", self.refresh)
 
     def set_tag(self, key: str, value: str) -> bool:
         """Set a tag on the shown model."""
-        self._do(lambda: self.registry.set_model_tag(self.model_name, (key or "").strip(), value))
-        if self.error:
-            return False
-        self.message = f"Tag {key.strip()!r} of {self.model_name} set."
-        self._load_model()
-        return True
+        key = (key or "").strip()
+        return self._apply(lambda: self.registry.set_model_tag(self.model_name, key, value),
+                           f"Tag {key!r} of {self.model_name} set.", self._load_model)
 
     def grant(self, user: str, role: str) -> bool:
         """Give a user a role (admin)."""
-        self._do(lambda: self.registry.grant((user or "").strip(), role))
-        if self.error:
-            return False
-        self.message = f"{user.strip()!r} is now {role}."
-        self.refresh()
-        return True
+        user = (user or "").strip()
+        return self._apply(lambda: self.registry.grant(user, role), f"{user!r} is now {role}.",
+                           self.refresh)
 
     # -- derived views ---------------------------------------------------
     def card_markdown(self) -> str:

@@ -16,11 +16,6 @@ import param
 
 from workbench.errors import WorkbenchError
 
-#: The Panel extensions a notebook loads once before showing the screens:
-#: ``pn.extension(*PANEL_EXTENSIONS)`` (Tabulator tables; ECharts for Compare's charts).
-#: ``panel serve`` apps need only "tabulator": there, ECharts loads on first use.
-PANEL_EXTENSIONS: tuple[str, ...] = ("tabulator", "echarts")
-
 #: Background colour of each run status in tables (light, readable with black text).
 STATUS_COLOURS: dict[str, str] = {
     "RUNNING": "#cfe2ff",
@@ -33,14 +28,23 @@ STATUS_COLOURS: dict[str, str] = {
 STATUS_FORMATTER: dict[str, Any] = {"type": "html"}
 
 
-def status_badge(status: Any) -> str:
-    """An HTML badge for a run status (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``)."""
-    text = "" if status is None or (isinstance(status, float) and pd.isna(status)) else str(status)
-    colour = STATUS_COLOURS.get(text, "#e9ecef")
+def badge(value: Any, colours: dict[str, str], kind: str) -> str:
+    """An HTML badge: ``value`` on its colour from ``colours``, CSS class ``wb-<kind>``.
+
+    >>> badge("FAILED", {"FAILED": "#f8d7da"}, "status")[:52]
+    '<span class="wb-status wb-status-failed" style="back'
+    """
+    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    colour = colours.get(text, "#e9ecef")
     return (
-        f'<span class="wb-status wb-status-{html.escape(text.lower())}" '
+        f'<span class="wb-{kind} wb-{kind}-{html.escape(text.lower())}" '
         f'style="background:{colour};padding:1px 6px;border-radius:4px">{html.escape(text)}</span>'
     )
+
+
+def status_badge(status: Any) -> str:
+    """An HTML badge for a run status (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``)."""
+    return badge(status, STATUS_COLOURS, "status")
 
 
 def error_message(exc: BaseException) -> str:
