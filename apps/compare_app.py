@@ -14,7 +14,7 @@ import sys
 import panel as pn
 
 import workbench as wb
-from workbench.ui.compare import RunComparison
+from workbench.ui.compare.view import RunComparison
 
 pn.extension("tabulator", design="bootstrap")
 

@@ -68,7 +68,12 @@ def test_tour_notebook_runs(tmp_path):
         _, bundles = _outputs(_cell(nb, needle))
         assert any(PANEL_MIME in b for b in bundles), f"{needle}: no Panel output in {bundles}"
         html = "".join(b.get("text/html", "") for b in bundles)
-        assert "Traceback" not in html
+        assert "Traceback (most recent call last)" not in html  # (inlined CSS names "Generic.Traceback")
+
+    # wb.ui.extension() loaded everything inline: no CDN URL is loaded by the page.
+    _, bundles = _outputs(_cell(nb, "wb.ui.extension()"))
+    js = "".join(b.get("application/javascript", "") for b in bundles)
+    assert js and "Bokeh" in js
 
     text, _ = _outputs(_cell(nb, "model.differing_params()"))
     assert "differing params: ['lr', 'optimizer']" in text

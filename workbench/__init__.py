@@ -35,16 +35,41 @@ from workbench.training import choice, float_range, int_range, rerun, resume_swe
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    # ``wb.ui`` imports Panel only when first used: ``import workbench`` never does.
-    if name == "ui":
-        import importlib
+# Imported when first used, so that ``import workbench`` stays quick (``wb.ui``
+# imports Panel; the lifecycle parts import scipy.stats, ruptures, FastAPI).
+_LAZY_MODULES = {"ui", "abtest", "monitoring", "serving"}
+_LAZY_NAMES = {
+    "deploy": "workbench.serving",
+    "Deployment": "workbench.serving",
+    "sync_predictions": "workbench.serving",
+    "drift_report": "workbench.monitoring",
+    "reference_profile": "workbench.monitoring",
+    "drift_over_time": "workbench.monitoring",
+    "LoggedInputs": "workbench.monitoring",
+}
 
-        return importlib.import_module("workbench.ui")
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"workbench.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
 __all__ = [
+    "Deployment",
+    "abtest",
+    "deploy",
+    "serving",
+    "sync_predictions",
+    "drift_over_time",
+    "drift_report",
+    "monitoring",
+    "LoggedInputs",
+    "reference_profile",
     "Pipeline",
     "Step",
     "Registry",

@@ -35,7 +35,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 0
     print(f"building the demo store at {store.path} (real models on sample_data/, about 30 s)")
     started = time.perf_counter()
-    counts = build_demo_store(store, scale=args.scale, verbose=not args.quiet)
+    counts = build_demo_store(store, scale=args.scale, verbose=not args.quiet,
+                              progress=False if (args.quiet or args.no_progress) else None)
     total = sum(counts.values())
     print(f"done in {time.perf_counter() - started:.0f} s: {total} runs "
           + ", ".join(f"{k}: {v}" for k, v in counts.items()))
@@ -101,6 +102,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_registry_init_admin(args: argparse.Namespace) -> int:
+    from workbench.registry.registry import Registry
+
+    reg = Registry(_store(args), user=args.user)
+    reg.init_admin()
+    print(f"{reg.user} is now the admin of the registry of {reg.store.path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-missing", action="store_true", help="do nothing if the store already has runs")
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the full demo (default 1)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (also: WORKBENCH_PROGRESS=0)")
     p.set_defaults(func=_cmd_demo)
 
     p = add("runs", "search runs and print them as a table")
@@ -137,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("info", "print the store's path, schema version and counts")
     p.set_defaults(func=_cmd_info)
+
+    p = add("registry", "model registry administration")
+    reg_sub = p.add_subparsers(dest="registry_command", required=True)
+    q = reg_sub.add_parser("init-admin", help="make a user the first admin of the store's registry",
+                           description="make a user the first admin of the store's registry "
+                           "(refused when the registry already has users; audited)")
+    q.add_argument("--store", default=argparse.SUPPRESS, help="store file")
+    q.add_argument("--user", default=None, help="the user (default: $WORKBENCH_USER, else the login)")
+    q.set_defaults(func=_cmd_registry_init_admin)
+
+    from workbench.serving.cli import add_serve_parser  # the serving package owns its subcommand
+
+    add_serve_parser(add)
     return parser
 
 

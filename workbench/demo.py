@@ -14,33 +14,16 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.samples import load_sample, sample_data_dir
 from workbench.store.store import Store
 from workbench.tracking.fluent import start_run
-
-
-def sample_data_dir() -> Path:
-    """The bundled ``sample_data/`` folder (``$WORKBENCH_SAMPLE_DATA`` overrides)."""
-    env = os.environ.get("WORKBENCH_SAMPLE_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "sample_data"
-
-
-def load_sample(name: str) -> pd.DataFrame:
-    """One bundled table by name: churn, ab_events, breast_cancer, wine, diabetes."""
-    path = sample_data_dir() / f"{name}.parquet"
-    if not path.exists():
-        raise FileNotFoundError(f"no sample table {name!r} at {path}")
-    return pd.read_parquet(path)
 
 
 def _confusion_png(cm: np.ndarray, labels: list[str]) -> bytes:
@@ -304,12 +287,19 @@ def _build_one(path: str, name: str, scale: float, verbose: bool) -> int:
     return _EXPERIMENTS[name](Store(path), scale, say)
 
 
-def _lifecycle(store: Store, n_jobs: int, progress: Callable[[str], None]) -> dict[str, int]:
-    """A pipeline run, a sweep and registry decisions, so every lifecycle screen has content.
+def _build_named(path: str, name: str, scale: float, verbose: bool) -> tuple[str, int]:
+    return name, _build_one(path, name, scale, verbose)
+
+
+def _lifecycle(store: Store, n_jobs: int, progress: Callable[[str], None],
+               bar: Any = None) -> dict[str, int]:
+    """A pipeline run, a sweep, registry decisions, drift reports and an A/B analysis.
 
     The churn template runs end to end (it registers ``churn`` version 1), a random
     sweep trains 8 forests, its best model becomes version 2; version 1 is approved into
     Staging by a second user and version 2 waits in the approval inbox behind a gate.
+    Drift reports on ``churn.parquet`` (with its built-in shift) and the analysed sample
+    A/B experiment give the Monitoring and A/B pages real content.
     """
     from workbench.pipelines.api import churn_template
     from workbench.registry import Registry
@@ -319,16 +309,18 @@ def _lifecycle(store: Store, n_jobs: int, progress: Callable[[str], None]) -> di
     progress("demo: the churn pipeline template")
     pipe = churn_template(path=str(sample_data_dir() / "churn.parquet"))
     pipe.save(store, message="the lifecycle template on the sample churn data")
-    pipe.run(store, n_jobs=n_jobs).raise_for_status()
+    pipe.run(store, n_jobs=n_jobs, progress=False).raise_for_status()
+    _advance(bar, "sweep")
     progress("demo: a random sweep of 8 random forests")
     result = sweep(
         random_forest_churn,
         space={"n_estimators": int_range(20, 120), "max_depth": choice([4, 8, 12]),
                "min_samples_leaf": int_range(1, 20)},
         strategy="random", n_trials=8, n_jobs=n_jobs, metric="auc", mode="max",
-        experiment="churn-sweep", store=store, seed=0, run_name="rf-random-8",
+        experiment="churn-sweep", store=store, seed=0, run_name="rf-random-8", progress=False,
     )
     store.sync()
+    _advance(bar, "registry")
     progress("demo: registry versions, a review and a pending request")
     owner = Registry(store)  # the store's creator is its admin
     reviewer = f"{owner.user}-reviewer"
@@ -340,28 +332,57 @@ def _lifecycle(store: Store, n_jobs: int, progress: Callable[[str], None]) -> di
     owner.set_alias("churn", "champion", 1)
     owner.set_gate("churn", "metrics.auc >= 0.8")
     owner.request_transition("churn", best.version, "Staging", comment="the sweep's best forest")
+    _advance(bar, "drift and A/B")
+    progress("demo: drift reports on the churn data, the sample A/B experiment analysed")
+    from workbench.abtest.sample import analyze_sample
+    from workbench.monitoring.sample import build_sample_reports
+
+    build_sample_reports(store)
+    analyze_sample(store)
     return {"churn-sweep": 1 + len(result.results)}
+
+
+def _advance(bar: Any, what: str) -> None:
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix_str(what)
 
 
 def build_demo_store(
     store: Store, scale: float = 1.0, n_jobs: int = 2, verbose: bool = False,
-    lifecycle: bool = True,
+    lifecycle: bool = True, progress: bool | None = None,
 ) -> dict[str, int]:
     """Fill ``store`` with the demo experiments; returns runs created per experiment.
 
     The experiments train in parallel joblib processes, all logging into one
     store. ``scale`` < 1 makes a smaller store (the tests use it). ``lifecycle``
     adds a pipeline run, a sweep and registry activity (see :func:`_lifecycle`).
+    ``progress`` shows a bar of the parts (default: in a terminal or notebook, unless
+    ``$WORKBENCH_PROGRESS=0``).
     """
     from joblib import Parallel, delayed
 
+    from workbench.pipelines.progress import progress_bar
+
     names = list(_EXPERIMENTS)
-    counts = Parallel(n_jobs=n_jobs)(
-        delayed(_build_one)(str(store.path), name, scale, verbose) for name in names
+    bar = progress_bar(len(names) + (4 if lifecycle else 0), "demo store", "part",
+                       enabled=progress)
+    done = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_build_named)(str(store.path), name, scale, verbose) for name in names
     )
+    counts: dict[str, int] = {}
+    for name, count in done:
+        counts[name] = count
+        _advance(bar, name)
     store.sync()
-    counts = dict(zip(names, counts))
-    if lifecycle:
-        counts.update(_lifecycle(store, n_jobs, print if verbose else (lambda message: None)))
-        store.sync()
+    counts = {name: counts[name] for name in names}
+    try:
+        if lifecycle:
+            counts.update(_lifecycle(store, n_jobs, print if verbose else (lambda message: None),
+                                     bar))
+            _advance(bar, "done")
+            store.sync()
+    finally:
+        if bar is not None:
+            bar.close()
     return counts

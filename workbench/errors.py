@@ -141,3 +141,71 @@ class StepTimeoutError(PipelineError, TimeoutError):
 
 class PipelineRunError(PipelineError):
     """A pipeline run failed (raised by ``PipelineResult.raise_for_status``); names the failed steps."""
+
+
+# -- workbench.abtest: A/B testing, allocation and bandits -----------------------------
+class ABTestError(WorkbenchError):
+    """An A/B-testing action (design, allocation, analysis, bandit) cannot be done as asked."""
+
+
+class AllocationError(ABTestError, InvalidInputError):
+    """Variant weights, coverage or a namespace are not usable, or would move assigned users.
+
+    Raised for weights that do not sum to 1 (within 1e-9), coverage outside [0, 1], an
+    invalid namespace range, and a stored experiment redefined with other variants or salt.
+    """
+
+
+class ExperimentDataError(ABTestError, InvalidInputError):
+    """The events of an experiment cannot be analysed as asked; the message names the column.
+
+    Raised for an unknown variant or control name, a metric column that is missing or not
+    numeric, a proportion metric with values outside {0, 1}, an arm with fewer than 2 units,
+    and units seen in two variants when ``duplicates="refuse"``. Nothing is saved.
+    """
+
+
+class BanditError(ABTestError, InvalidInputError):
+    """A bandit policy got an unknown arm, a bad reward or a state it cannot restore."""
+
+
+# -- workbench.serving: the prediction server and deployments -----------------
+
+
+class ServingError(WorkbenchError):
+    """A deployment or the prediction server cannot do what was asked (the message says why)."""
+
+
+class PayloadError(InvalidInputError):
+    """A prediction request's body cannot be used; ``status`` is the HTTP status it gets.
+
+    400 for a bad shape, a missing column or a value of the wrong type (the
+    message names the column and the expected type), 413 for a body over the
+    size limit, 415 for a content type other than JSON or CSV.
+    """
+
+    def __init__(self, message: str, status: int = 400, column: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.column = column
+
+
+class ModelLoadError(ServingError):
+    """A model version could not be loaded, warmed up or checked against its input example."""
+
+
+class ServerOverloadedError(ServingError):
+    """A variant's queue is full or every breaker is open (the server answers 503 with Retry-After)."""
+
+
+# -- workbench.monitoring (drift and data quality) ----------------------------------
+class MonitoringError(WorkbenchError):
+    """A drift report, reference profile or alert rule cannot be made or saved as asked."""
+
+
+class MonitoringInputError(MonitoringError, InvalidInputError):
+    """The reference or current data is unusable: empty, no shared columns, a bad column or type."""
+
+
+class UnknownMethodError(MonitoringInputError):
+    """A drift method or column type is unknown, or does not apply to the column's type."""

@@ -46,7 +46,7 @@ def _resolve_path(path: str) -> Path:
     p = Path(path).expanduser()
     if p.exists():
         return p
-    from workbench.demo import sample_data_dir
+    from workbench.samples import sample_data_dir
 
     for candidate in (sample_data_dir().parent / path, sample_data_dir() / p.name):
         if candidate.exists():

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -67,8 +66,7 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            top_level = urllib.parse.quote("attributes.parent_run_id IS NULL")
-            page.goto(base + f"?page=runs&experiment=churn&filter={top_level}")
+            page.goto(base + "?page=runs&experiment=churn")  # child runs nested, collapsed
             _settle(page)
             page.screenshot(path=HERE / "runs.png")
             # compare the five best runs of the experiment
@@ -100,6 +98,17 @@ def main() -> None:
             page.locator(".wb-inbox .tabulator-row").locator("visible=true").first.click()
             _settle(page)
             page.screenshot(path=HERE / "registry.png")
+            # the demo's drift reports on the churn sample: the newest opens, drifted columns first
+            page.goto(base + "?page=monitoring")
+            _settle(page)
+            page.locator(".wb-drift-columns .tabulator-row").first.wait_for()
+            page.locator(".wb-drift-hist .wb-echart[data-drawn-series]").first.wait_for()
+            _settle(page)
+            page.screenshot(path=HERE / "monitoring.png")
+            # the demo's checkout experiment
+            page.goto(base + "?page=abtests")
+            _settle(page)
+            page.screenshot(path=HERE / "abtests.png")
             browser.close()
     finally:
         server.terminate()

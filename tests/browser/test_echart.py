@@ -13,7 +13,7 @@ ECHART_APP = textwrap.dedent(
     import numpy as np
     import panel as pn
 
-    from workbench.ui.echart import EChart
+    from workbench.ui.components.echart import EChart
 
     pn.extension()
 

@@ -129,6 +129,7 @@ def test_build_refuse_cycle_save_run_and_turn_green(app, page):
 
     # clicking a step's box in the graph selects it (x range -0.6..4.4, steps at x = 0..3)
     canvas = page.locator(".wb-pl-graph canvas").first
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert box and box["width"] > 500 and box["height"] > 150
     inner = box["width"] - 10  # min_border 5 px each side, no axes
@@ -215,4 +216,96 @@ def test_template_edit_save_and_diff_versions(app, page):
     screenshot(page, "pipelines-diff")
     assert_no_console_errors(page)
     assert_offline(page)
+    assert_no_server_errors(served)
+
+
+def _slow_store(path):
+    store = wb.Store(path)
+    wb.Pipeline("other", [wb.Step("x", "identity", params={"value": 1})]).save(store)
+    wb.Pipeline("slowpipe", [
+        wb.Step("a", "identity", params={"value": 1}),
+        wb.Step("nap", "sleep", inputs=["a"], params={"seconds": 60}),
+        wb.Step("after", "identity", inputs=["nap"]),
+    ]).save(store)
+    store.close()
+
+
+def test_url_drafts_live_updates_and_cancel(app, page):
+    served, path = app
+    _slow_store(path)
+    # the pipeline named in the URL is the one shown; picking another updates the URL
+    _open(page, f"{served}?page=pipelines&pipeline=other")
+    page.locator(".wb-pl-summary").get_by_text("other").wait_for()
+    _select(page, "wb-pl-pick", "slowpipe")
+    page.locator(".wb-pl-summary").get_by_text("slowpipe").wait_for()
+    page.wait_for_url("**pipeline=slowpipe**")
+
+    # a value typed but not applied survives editing (and applying) another step
+    _select(page, "wb-pl-step", "nap")
+    page.locator(".wb-pl-form-step[data-step='nap']").wait_for()
+    page.locator(".wb-pl-param-seconds input").first.fill("3")  # typed, never applied
+    _select(page, "wb-pl-step", "a")
+    page.locator(".wb-pl-form-step[data-step='a']").wait_for()
+    _fill(page, "wb-pl-param-value", "5")
+    _click(page, "wb-pl-apply")
+    page.locator(".wb-message").get_by_text("Updated the parameters of step 'a'").wait_for()
+    _select(page, "wb-pl-step", "nap")
+    page.locator(".wb-pl-form-step[data-step='nap']").wait_for()
+    expect(page.locator(".wb-pl-param-seconds input").first).to_have_value("3")
+    _fill(page, "wb-pl-param-seconds", "60")  # back to the saved value, so the run is slow
+
+    # another process saves a pipeline: it appears in the picker without a Refresh click
+    store = wb.Store(path)
+    wb.Pipeline("from-notebook", [wb.Step("n", "identity")]).save(store)
+    store.close()
+    expect(page.locator(".wb-pl-pick select option", has_text="from-notebook")).to_have_count(
+        1, timeout=15_000)
+
+    # run, then cancel while the slow step runs on its worker (no wait for idle: it polls)
+    page.locator(".wb-pl-run button").click()
+    expect(page.locator(".wb-pl-strip .wb-step-running").filter(has_text="nap: RUNNING")
+           ).to_have_count(1, timeout=60_000)
+    cancel = page.locator(".wb-pl-cancel button")
+    expect(cancel).to_be_visible()
+    screenshot(page, "pipelines-cancel-running")
+    cancel.click()
+    page.locator(".wb-message").get_by_text("was cancelled").wait_for(timeout=30_000)
+    expect(page.locator(".wb-pl-strip .wb-step-cancelled")).to_have_count(2)
+    expect(cancel).to_be_hidden()
+    wait_for_idle(page)
+    screenshot(page, "pipelines-cancelled")
+    runs = wb.Store(path).search_runs("pipeline/slowpipe", run_view="all")
+    assert "RUNNING" not in set(runs["status"])
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(served)
+
+
+def test_pipelines_page_reflows_at_1024x700(app, open_page):
+    served, path = app
+    _slow_store(path)
+    page = open_page(f"{served}?page=pipelines&pipeline=slowpipe", viewport=(1024, 700))
+    wait_for_idle(page)
+    page.locator(".wb-pl-summary").get_by_text("slowpipe").wait_for()
+    wait_for_idle(page)
+    screenshot(page, "pipelines-1024x700")
+    sidebar = page.locator("#sidebar").bounding_box()
+    sidebar_right = sidebar["x"] + sidebar["width"] if sidebar else 0
+    # nothing wider than the window: no sideways scrolling to slide content under the sidebar
+    widths = page.evaluate("""() => {
+        const main = document.querySelector('#main') || document.body;
+        return [document.documentElement.scrollWidth, document.documentElement.clientWidth,
+                main.scrollWidth, main.clientWidth];
+    }""")
+    assert widths[0] <= widths[1] + 1 and widths[2] <= widths[3] + 1, widths
+    for css in ("wb-pl-pick", "wb-pl-template", "wb-pl-new", "wb-pl-add-card",
+                "wb-pl-connect-card", "wb-pl-step-card", "wb-pl-run-card", "wb-pl-graph",
+                "wb-pl-tabs", "wb-pl-summary"):
+        el = page.locator(f".{css}").first
+        el.scroll_into_view_if_needed()
+        box = el.bounding_box()
+        assert box is not None, css
+        assert box["x"] >= sidebar_right - 1, (css, box, sidebar_right)
+        assert box["x"] + box["width"] <= 1024 + 1, (css, box)
+    assert_no_console_errors(page)
     assert_no_server_errors(served)

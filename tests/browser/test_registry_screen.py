@@ -22,6 +22,7 @@ from browser_harness import (
     wait_for_idle,
     wait_for_panel,
 )
+from playwright.sync_api import expect
 from sklearn.linear_model import LogisticRegression
 
 import workbench as wb
@@ -111,8 +112,9 @@ def test_request_in_screen_then_approve_in_inbox(serve_app, open_page, store_pat
     wait_for_idle(page)
     evidence = page.locator(".wb-evidence")
     evidence.get_by_text("Request #1").wait_for()
-    assert evidence.locator(".wb-evidence-metrics .tabulator-cell", has_text="auc").count() == 1
-    assert evidence.locator(".wb-signature-diff .tabulator-cell", has_text="tenure").count() == 1
+    # the evidence tables fill in after the header (each is its own Tabulator render)
+    expect(evidence.locator(".wb-evidence-metrics .tabulator-cell", has_text="auc")).to_have_count(1, timeout=20_000)
+    expect(evidence.locator(".wb-signature-diff .tabulator-cell", has_text="tenure")).to_have_count(1, timeout=20_000)
     screenshot(page, "registry-inbox-evidence")
 
     page.locator(".wb-approve button").click()  # no comment: refused, with a message
@@ -120,11 +122,14 @@ def test_request_in_screen_then_approve_in_inbox(serve_app, open_page, store_pat
     assert wb.Registry(wb.Store(store_path), user="bob").get_version("churn", 1).stage == "None"
     page.locator(".wb-decision-comment textarea").fill("metrics look right")
     page.locator(".wb-approve button").click()
-    page.locator(".wb-message").get_by_text("Request #1 approved").wait_for()
-    wait_for_idle(page)
-    # the model's page shows the new stage at once
-    _visible(page, ".wb-versions .wb-stage-staging").first.wait_for()
+    # the result shows where the buttons were, in view, with a way to the model's page
+    result = page.locator(".wb-decision-result").get_by_text("Request #1 approved")
+    result.wait_for()
+    expect(result).to_be_in_viewport()
     screenshot(page, "registry-approved")
+    page.locator(".wb-open-decided button").click()
+    wait_for_idle(page)
+    _visible(page, ".wb-versions .wb-stage-staging").first.wait_for()  # the new stage at once
 
     _tab(page, "Audit log")
     row = _visible(page, ".wb-audit .tabulator-row").first
@@ -188,9 +193,10 @@ def test_failed_gate_blocks_approval_until_override(serve_app, open_page, store_
     page.locator(".wb-override input").fill("holdout set is harder than production")
     page.locator(".wb-override input").press("Enter")
     page.locator(".wb-approve button").click()
-    page.locator(".wb-message").get_by_text(
+    page.locator(".wb-decision-result").get_by_text(
         f"Request #{req.id} approved (gates overridden)"
     ).wait_for()
+    page.locator(".wb-open-decided button").click()
     wait_for_idle(page)
     _visible(page, ".wb-versions .wb-stage-staging").first.wait_for()
     _tab(page, "Audit log")
@@ -204,6 +210,72 @@ def test_failed_gate_blocks_approval_until_override(serve_app, open_page, store_
     assert last["action"] == "override"
     assert last["details"]["override_reason"] == "holdout set is harder than production"
     assert last["details"]["failed_gates"] == ["metrics.auc >= 0.85"]
+    store.close()
+    _check_page(page, app)
+
+
+def test_the_page_follows_requests_filed_elsewhere(serve_app, open_page, store_path):
+    """A request filed from another process (a notebook) appears in the inbox within a few
+    seconds, without Refresh; so does its approval."""
+    app = _serve(serve_app, store_path, "bob")
+    page = open_page(viewport=(1280, 900))
+    _open_registry(page, app)
+    _tab(page, "Approval inbox")
+    page.get_by_text("0 pending requests").wait_for()
+    store = wb.Store(store_path)
+    req = wb.Registry(store, user="alice").request_transition(
+        "churn", 1, "Staging", comment="filed from a notebook")
+    _visible(page, ".wb-inbox .tabulator-cell").filter(has_text="filed from a notebook").wait_for(
+        timeout=10_000)
+    page.get_by_text("1 pending request").wait_for()
+    screenshot(page, "registry-live-inbox")
+    wb.Registry(store, user="bob").approve(req.id, comment="approved from Python")
+    page.get_by_text("0 pending requests").wait_for(timeout=10_000)
+    store.close()
+    _check_page(page, app)
+
+
+def test_act_as_another_user_in_an_app_without_login(serve_app, open_page, store_path):
+    """Alice asks; at the same app (no login configured) bob picks himself in "Act as" and
+    approves: the audit log says alice's session acted as bob."""
+    app = _serve(serve_app, store_path, "alice")
+    page = open_page(viewport=(1024, 700))
+    _open_registry(page, app)
+    page.locator(".wb-request-version select").select_option("2")
+    page.locator(".wb-request-stage select").select_option("Staging")
+    page.locator(".wb-request-comment input").fill("v2 for staging")
+    page.locator(".wb-request button").click()
+    page.locator(".wb-message").get_by_text("Request #1 created").wait_for()
+    _tab(page, "Approval inbox")
+    _visible(page, ".wb-inbox .tabulator-row").first.click()
+    page.locator(".wb-evidence").get_by_text("Request #1").wait_for()
+    page.locator(".wb-decision-comment textarea").fill("mine")
+    page.locator(".wb-approve button").click()
+    feedback = page.locator(".wb-decision-feedback")
+    feedback.get_by_text("cannot approve it").wait_for()
+    feedback.get_by_text(re.compile(r'"Act as" at the top of this page')).wait_for()  # what to do
+
+    page.locator(".wb-act-as select").select_option("bob")
+    page.locator(".wb-acting").get_by_text("alice acting as bob").wait_for()
+    _tab(page, "Approval inbox")
+    _visible(page, ".wb-inbox .tabulator-row").first.click()
+    page.locator(".wb-evidence").get_by_text("Request #1").wait_for()
+    page.locator(".wb-decision-comment textarea").fill("looked at it with alice")
+    page.locator(".wb-approve button").click()
+    result = page.locator(".wb-decision-result").get_by_text("Request #1 approved")
+    result.wait_for()
+    expect(result).to_be_in_viewport()
+    screenshot(page, "registry-act-as-approved-1024")
+    page.locator(".wb-open-decided button").click()
+    wait_for_idle(page)
+    _tab(page, "Audit log")
+    row = _visible(page, ".wb-audit .tabulator-row").first
+    row.get_by_text("alice as bob").wait_for()
+    screenshot(page, "registry-act-as-audit")
+
+    store = wb.Store(store_path)
+    last = wb.Registry(store, user="alice").audit_log("churn").iloc[-1]
+    assert last["user"] == "bob" and last["details"]["acted_by"] == "alice"
     store.close()
     _check_page(page, app)
 
@@ -255,7 +327,8 @@ def test_single_user_edits_card_downloads_it_and_self_approves(serve_app, open_p
     page.locator(".wb-gates .wb-gate-passed").wait_for()  # the card gate passes now
     page.locator(".wb-decision-comment textarea").fill("single-user store")
     page.locator(".wb-approve button").click()
-    page.locator(".wb-message").get_by_text("Request #1 approved").wait_for()
+    page.locator(".wb-decision-result").get_by_text("Request #1 approved").wait_for()
+    page.locator(".wb-open-decided button").click()
     wait_for_idle(page)
     _tab(page, "Audit log")
     row = _visible(page, ".wb-audit .tabulator-row").first
@@ -304,4 +377,33 @@ def test_stage_history_timeline_shows_every_stage(serve_app, open_page, store_pa
     stages = set(cells.all_inner_texts())
     assert stages == {"None", "Staging", "Production", "Archived"}
     screenshot(page, "registry-timeline-all-stages")
+    _check_page(page, app)
+
+
+def test_no_rights_by_looking_and_self_approval_switch(serve_app, open_page, tmp_path):
+    path = tmp_path / "fresh.duckdb"
+    wb.Store(path).close()
+    app = _serve(serve_app, path, "newcomer")
+    page = open_page(viewport=(1024, 700))
+    _open_registry(page, app)
+    _tab(page, "Users & roles")
+    _visible(page, ".wb-no-admin").get_by_text("No one administers this registry yet").wait_for()
+    assert page.locator(".wb-self-approval input").is_disabled()  # a viewer cannot switch it
+    screenshot(page, "registry-no-admin-1024")
+    store = wb.Store(path)
+    assert wb.Registry(store, user="x").users().empty  # opening the page granted nothing
+    assert wb.Registry(store, user="x").audit_log().empty
+    wb.Registry(store, user="newcomer").init_admin()
+    store.close()
+
+    page = open_page(viewport=(1400, 900))
+    _open_registry(page, app)
+    _tab(page, "Users & roles")
+    assert page.locator(".wb-no-admin").locator("visible=true").count() == 0
+    page.locator(".wb-self-approval input").check()
+    page.locator(".wb-message").get_by_text("Self-approval (single-user setting) is now on").wait_for()
+    screenshot(page, "registry-users-1400")
+    store = wb.Store(path)
+    assert wb.Registry(store).settings()["allow_self_approval"] is True
+    store.close()
     _check_page(page, app)

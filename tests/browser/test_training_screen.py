@@ -86,7 +86,7 @@ def test_launch_watch_and_open_the_best_run(app, log_mark, page):
     page.locator(".wb-sweep-chart canvas").first.wait_for()
     rows = page.locator(".wb-best-trials .tabulator-row")
     rows.first.wait_for()
-    expect(rows).to_have_count(4)
+    expect(rows).to_have_count(4, timeout=20_000)
     expect(page.locator(".wb-progress progress")).to_have_attribute("value", "100")
     expect(page.locator(".wb-cancel-sweep button")).to_be_disabled()
     screenshot(page, "training-finished")
@@ -109,7 +109,7 @@ def test_launch_watch_and_open_the_best_run(app, log_mark, page):
     wait_for_idle(page)
     rows = page.locator(".wb-best-trials .tabulator-row:visible")
     rows.first.wait_for()
-    expect(rows).to_have_count(4)
+    expect(rows).to_have_count(4, timeout=20_000)
     rows.first.locator(".tabulator-cell[tabulator-field='trial']").click()
     page.wait_for_url(f"**run={runs[0]}**")
     assert "page=run" in page.url

@@ -33,8 +33,10 @@ def log_churn_run(
 
 @pytest.fixture
 def reg(store) -> wb.Registry:
-    """The registry of a fresh store, acting as ``tester`` (its admin)."""
-    return wb.Registry(store)
+    """The registry of a fresh store, acting as ``tester``, made its admin explicitly."""
+    reg = wb.Registry(store)
+    reg.init_admin()
+    return reg
 
 
 @pytest.fixture

@@ -112,6 +112,28 @@ def test_uri_errors(store, reg, make_run):
         wb.load_model("models:/other/1", store=store)
 
 
+def test_looking_grants_nothing_and_init_admin_is_explicit(store, make_run):
+    """Constructing a Registry (what opening the Registry page does) writes nothing."""
+    reg = wb.Registry(store, user="tester")
+    assert reg.role == "viewer" and reg.users().empty and reg.audit_log().empty
+    wb.Registry(store, user="mallory")
+    assert reg.users().empty and reg.audit_log().empty
+    reg.init_admin()
+    assert reg.role == "admin"
+    log = reg.audit_log()
+    assert log["action"].tolist() == ["grant"] and log["details"].iloc[0]["reason"] == "init-admin"
+    with pytest.raises(PermissionDeniedError, match=r"already has users \(tester \(admin\)\)"):
+        wb.Registry(store, user="mallory").init_admin()
+    assert dict(zip(reg.users()["user"], reg.users()["role"])) == {"tester": "admin"}
+
+
+def test_a_refused_first_action_grants_nothing(store):
+    reg = wb.Registry(store, user="tester")
+    with pytest.raises(NotFoundError):
+        reg.set_alias("nope", "champion", 1)
+    assert reg.users().empty and reg.audit_log().empty
+
+
 def test_first_user_is_admin_and_roles_are_enforced(store, reg, make_run):
     assert reg.role == "admin"
     assert reg.audit_log()["action"].tolist() == ["grant"]
@@ -124,7 +146,7 @@ def test_first_user_is_admin_and_roles_are_enforced(store, reg, make_run):
     v = carol.register_model("churn", run_id=run_id)
     req = carol.request_transition("churn", v.version, "Staging")
     with pytest.raises(PermissionDeniedError):
-        carol.approve(req.id)
+        carol.approve(req.id, comment="checked")
     with pytest.raises(PermissionDeniedError):
         carol.grant("carol", "admin")
     with pytest.raises(PermissionDeniedError, match="last admin"):
@@ -140,7 +162,7 @@ def test_nobody_approves_their_own_request_unless_single_user_setting(reg, make_
     req = reg.request_transition("churn", v.version, "Staging")
     before = _snapshot(reg)
     with pytest.raises(PermissionDeniedError, match="cannot approve it"):
-        reg.approve(req.id)
+        reg.approve(req.id, comment="checked")
     assert _snapshot(reg) == before
     reg.set_setting("allow_self_approval", True)
     reg.approve(req.id, comment="single-user store")
@@ -149,19 +171,57 @@ def test_nobody_approves_their_own_request_unless_single_user_setting(reg, make_
     assert "allow_self_approval" in entry["details"]["note"]
 
 
+def test_acting_as_another_user_marks_every_audit_entry(store, reg, make_run):
+    reg.grant("bob", "contributor")
+    as_bob = wb.Registry(store, user="bob", acted_by="tester")
+    assert "acted_by='tester'" in repr(as_bob)
+    v = as_bob.register_model("churn", run_id=make_run())
+    as_bob.set_model_tag("churn", "team", "growth")
+    entries = reg.audit_log("churn")
+    assert entries["user"].tolist() == ["bob", "bob"]
+    for details in entries["details"]:
+        assert details["acted_by"] == "tester" and details["authentication"] == "none"
+    assert entries["after"].iloc[1] == {"team": "growth"}
+    register_details = entries["details"].iloc[0]
+    assert register_details["model_created"] is True  # the action's own details are kept
+    assert reg.get_version("churn", v.version).created_by == "bob"
+    # acting as yourself is not acting as another
+    assert wb.Registry(store, user="tester", acted_by="tester").acted_by is None
+    with pytest.raises(InvalidInputError):
+        wb.Registry(store, user="bob", acted_by=3)
+
+
+def test_an_approval_by_whoever_filed_the_request_under_another_name_is_marked(store, reg, make_run):
+    """tester files a request acting as bob, then approves it as tester: allowed without a login, but the
+    approval's audit entry says the same person filed and approved it."""
+    reg.grant("bob", "contributor")
+    v = reg.register_model("churn", run_id=make_run())
+    req = wb.Registry(store, user="bob", acted_by="tester").request_transition("churn", v.version, "Staging")
+    assert req.requested_by == "bob"
+    reg.approve(req.id, comment="looks fine")
+    entry = reg.audit_log("churn").iloc[-1]
+    assert entry["action"] == "approve" and entry["user"] == "tester" and "acted_by" not in entry["details"]
+    assert entry["details"]["note"].startswith("approved by the person who filed the request: tester")
+    # a real second person approving carries no such note
+    req2 = reg.request_transition("churn", v.version, "Production")
+    reg.grant("carol", "approver")
+    wb.Registry(store, user="carol").approve(req2.id, comment="second pair of eyes")
+    assert "note" not in reg.audit_log("churn").iloc[-1]["details"]
+
+
 def test_production_approval_archives_previous_unless_kept(reg, reg_bob, make_run):
     for _ in range(3):
         reg.register_model("churn", run_id=make_run())
     for version in (1, 2, 3):
-        reg_bob.approve(reg.request_transition("churn", version, "Staging").id)
-    reg_bob.approve(reg.request_transition("churn", 1, "Production").id)
-    reg_bob.approve(reg.request_transition("churn", 2, "Production").id)
+        reg_bob.approve(reg.request_transition("churn", version, "Staging").id, comment="checked")
+    reg_bob.approve(reg.request_transition("churn", 1, "Production").id, comment="checked")
+    reg_bob.approve(reg.request_transition("churn", 2, "Production").id, comment="checked")
     assert reg.list_versions("churn")["stage"].tolist() == ["Archived", "Production", "Staging"]
     entry = reg.audit_log("churn").iloc[-1]
     assert entry["details"]["archived_versions"] == [1]
     assert entry["before"]["stages"] == {"1": "Production", "2": "Staging"}
     assert entry["after"]["stages"] == {"1": "Archived", "2": "Production"}
-    reg_bob.approve(reg.request_transition("churn", 3, "Production", archive_existing=False).id)
+    reg_bob.approve(reg.request_transition("churn", 3, "Production", archive_existing=False).id, comment="checked")
     assert reg.list_versions("churn")["stage"].tolist() == ["Archived", "Production", "Production"]
     assert reg.resolve("models:/churn/Production").version == 3  # the latest arrival
 
@@ -172,7 +232,7 @@ def test_illegal_transitions_raise_and_change_nothing(reg, reg_bob, make_run):
     with pytest.raises(StageTransitionError, match="from None to Production"):
         reg.request_transition("churn", 1, "Production")
     assert _snapshot(reg) == before
-    reg_bob.approve(reg.request_transition("churn", 1, "Archived").id)
+    reg_bob.approve(reg.request_transition("churn", 1, "Archived").id, comment="checked")
     before = _snapshot(reg)
     with pytest.raises(StageTransitionError, match="from Archived to Production"):
         reg.request_transition("churn", 1, "Production")
@@ -180,10 +240,10 @@ def test_illegal_transitions_raise_and_change_nothing(reg, reg_bob, make_run):
     req = reg.request_transition("churn", 1, "Staging")
     with pytest.raises(StageTransitionError, match="pending request"):
         reg.request_transition("churn", 1, "Staging")
-    reg_bob.approve(req.id)
+    reg_bob.approve(req.id, comment="checked")
     before = _snapshot(reg)
     with pytest.raises(StageTransitionError, match="already APPROVED"):
-        reg_bob.approve(req.id)
+        reg_bob.approve(req.id, comment="checked")
     with pytest.raises(StageTransitionError, match="already APPROVED"):
         reg_bob.reject(req.id, comment="too late")
     assert _snapshot(reg) == before
@@ -213,12 +273,12 @@ def test_expression_gate_fails_then_override_goes_to_audit(reg, reg_bob, make_ru
     assert [(r.rule, r.passed, r.value) for r in results] == [("metrics.auc >= 0.85", False, 0.8)]
     before = _snapshot(reg)
     with pytest.raises(GateFailedError, match="metrics.auc >= 0.85") as info:
-        reg_bob.approve(req.id)
+        reg_bob.approve(req.id, comment="checked")
     assert info.value.results[0].value == 0.8
     assert _snapshot(reg) == before
     with pytest.raises(InvalidInputError):
-        reg_bob.approve(req.id, override_reason="  ")
-    done = reg_bob.approve(req.id, override_reason="auc measured on a harder holdout")
+        reg_bob.approve(req.id, override_reason="  ", comment="checked")
+    done = reg_bob.approve(req.id, override_reason="auc measured on a harder holdout", comment="checked")
     assert done.override_reason == "auc measured on a harder holdout"
     entry = reg.audit_log("churn").iloc[-1]
     assert entry["action"] == "override"
@@ -233,7 +293,7 @@ def test_expression_gate_passes_and_bad_rules_are_refused(reg, reg_bob, make_run
     assert gate.kind == "expression" and [g.gate_id for g in reg.gates("churn")] == [gate.gate_id]
     req = reg.request_transition("churn", 1, "Staging")
     assert reg.gate_results(req.id)[0].value == {"metrics.auc": 0.9, "metrics.missing": None}
-    reg_bob.approve(req.id)
+    reg_bob.approve(req.id, comment="checked")
     for bad in ("attributes.status = 'FINISHED'", "metrics.auc >>= 1", ""):
         with pytest.raises(InvalidInputError):
             reg.set_gate("churn", bad)
@@ -245,8 +305,8 @@ def test_expression_gate_passes_and_bad_rules_are_refused(reg, reg_bob, make_run
 
 def test_signature_and_card_gates(reg, reg_bob, make_run):
     reg.register_model("churn", run_id=make_run())
-    reg_bob.approve(reg.request_transition("churn", 1, "Staging").id)
-    reg_bob.approve(reg.request_transition("churn", 1, "Production").id)
+    reg_bob.approve(reg.request_transition("churn", 1, "Staging").id, comment="checked")
+    reg_bob.approve(reg.request_transition("churn", 1, "Production").id, comment="checked")
     reg.register_model("churn", run_id=make_run(columns=("tenure", "spend", "age")))
     reg.set_gate(
         "churn", "the signature matches the current Production version", stages=["Production"]
@@ -257,7 +317,7 @@ def test_signature_and_card_gates(reg, reg_bob, make_run):
         "card"
     ]  # signature guards Production only
     with pytest.raises(GateFailedError, match="limitations"):
-        reg_bob.approve(req.id)
+        reg_bob.approve(req.id, comment="checked")
     reg.update_card(
         "churn",
         2,
@@ -265,12 +325,12 @@ def test_signature_and_card_gates(reg, reg_bob, make_run):
         limitations="Trained on one region.",
         ethical_considerations="No protected attributes used.",
     )
-    reg_bob.approve(req.id)
+    reg_bob.approve(req.id, comment="checked")
     req = reg.request_transition("churn", 2, "Production")
     results = {r.kind: r for r in reg.gate_results(req.id)}
     assert results["signature"].passed is False and results["card"].passed is True
     with pytest.raises(GateFailedError, match="differs from Production version 1"):
-        reg_bob.approve(req.id)
+        reg_bob.approve(req.id, comment="checked")
 
 
 def test_aliases_set_move_swap_delete(reg, reg_bob, make_run):
@@ -299,8 +359,8 @@ def test_stage_history_periods(reg, reg_bob, make_run):
     for _ in range(2):
         reg.register_model("churn", run_id=make_run())
     for version in (1, 2):
-        reg_bob.approve(reg.request_transition("churn", version, "Staging").id)
-        reg_bob.approve(reg.request_transition("churn", version, "Production").id)
+        reg_bob.approve(reg.request_transition("churn", version, "Staging").id, comment="checked")
+        reg_bob.approve(reg.request_transition("churn", version, "Production").id, comment="checked")
     hist = reg.stage_history("churn")
     assert list(hist.columns) == [
         "model",
@@ -363,8 +423,8 @@ def test_models_tags_descriptions_and_delete(reg, reg_bob, make_run):
     reg.delete_model_tag("churn", "team")
     models = reg.list_models()
     assert models["name"].tolist() == ["churn"] and models["versions"].tolist() == [1]
-    reg_bob.approve(reg.request_transition("churn", 1, "Staging").id)
-    reg_bob.approve(reg.request_transition("churn", 1, "Production").id)
+    reg_bob.approve(reg.request_transition("churn", 1, "Staging").id, comment="checked")
+    reg_bob.approve(reg.request_transition("churn", 1, "Production").id, comment="checked")
     with pytest.raises(StageTransitionError, match="archive it"):
         reg.delete_version("churn", 1)
     reg.register_model("churn", run_id=make_run())
@@ -377,3 +437,15 @@ def test_models_tags_descriptions_and_delete(reg, reg_bob, make_run):
         reg_bob.delete_model("churn")
     actions = reg.audit_log("churn")["action"].tolist()
     assert actions.count("delete") == 1 and actions.count("tag") == 4
+
+
+@pytest.mark.parametrize("comment", [None, "", "   "])
+def test_approve_and_reject_need_a_comment_in_python_too(reg, reg_bob, make_run, comment):
+    version = reg.register_model("churn", run_id=make_run()).version
+    req = reg.request_transition("churn", version, "Staging")
+    with pytest.raises(InvalidInputError, match="approving a request needs a comment"):
+        reg_bob.approve(req.id, comment=comment)
+    with pytest.raises(InvalidInputError, match="rejecting a request needs a comment"):
+        reg_bob.reject(req.id, comment)
+    assert reg.get_request(req.id).status == "PENDING"
+    assert reg_bob.approve(req.id, comment="checked the holdout").status == "APPROVED"

@@ -61,12 +61,12 @@ ACTIONS = {
     ),
     "approve": (lambda e, a, b: e.bob.approve(a, comment="ok"), {"approve", "archive"}, True),
     "override": (
-        lambda e, a, b: e.bob.approve(a, override_reason="known issue"),
+        lambda e, a, b: e.bob.approve(a, override_reason="known issue", comment="checked"),
         {"approve", "archive", "override"},
         True,
     ),
     "self_approve": (
-        lambda e, a, b: e.alice.approve(a),
+        lambda e, a, b: e.alice.approve(a, comment="checked"),
         {"approve", "archive"},
         True,
     ),  # setting on
@@ -92,6 +92,7 @@ ACTIONS = {
 READ_ONLY = {
     "aliases",
     "audit_log",
+    "change_stamp",
     "gate_results",
     "gates",
     "get_card",
@@ -115,6 +116,7 @@ READ_ONLY = {
     "off",
 }
 COVERED = {
+    "init_admin",  # audited grant: tests/registry/test_registry_api.py
     "register_model",
     "set_model_tag",
     "set_model_description",

@@ -98,8 +98,8 @@ def _setup(tmp_path: Path) -> tuple[Path, wb.Registry, list[int]]:
         reg.register_model("churn", path=model_file)
     bob = wb.Registry(store, user="bob")
     for version in (1, 2, 3):
-        bob.approve(reg.request_transition("churn", version, "Staging").id)
-    bob.approve(reg.request_transition("churn", 1, "Production").id)
+        bob.approve(reg.request_transition("churn", version, "Staging").id, comment="checked")
+    bob.approve(reg.request_transition("churn", 1, "Production").id, comment="checked")
     requests = [reg.request_transition("churn", v, "Production").id for v in (2, 3)]
     store.close()
     return path, reg, requests

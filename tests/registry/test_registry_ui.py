@@ -6,8 +6,8 @@ import holoviews as hv
 import panel as pn
 
 import workbench as wb
-from workbench.ui.registry import RegistryView
-from workbench.ui.registry_model import RegistryModel
+from workbench.ui.registry.model import RegistryModel
+from workbench.ui.registry.view import RegistryView
 
 
 def _setup(store, reg, make_run, auc=0.8):
@@ -32,7 +32,7 @@ def test_inbox_gate_results_and_override(store, reg, make_run):
     assert wb.Registry(store).get_version("churn", 1).stage == "None"
     m.comment, m.override_reason = "ok", "holdout is harder"
     assert m.approve() is True and m.error == ""
-    assert "gates overridden" in m.message
+    assert "gates overridden" in m.decision and "churn version 1 is now in Staging" in m.decision
     assert m.inbox.empty and m.request_id is None
     assert m.versions["stage"].tolist() == ["Staging"]
     assert m.audit["action"].iloc[0] == "override"  # newest first
@@ -52,7 +52,7 @@ def test_requester_cannot_approve_and_reject_needs_comment(store, reg, make_run)
     bob.select_request(req.id)
     assert bob.reject() is False and "comment" in bob.error
     bob.comment = "not yet"
-    assert bob.reject() is True and "rejected" in bob.message
+    assert bob.reject() is True and "rejected" in bob.decision
     assert mine.request_transition(1, "Staging", "again") is True
     assert len(mine.inbox) == 1
     assert mine.request_transition(1, "Production", "skip") is False  # illegal: readable error
@@ -112,10 +112,16 @@ def test_view_builds_and_follows_the_model(store, reg, make_run):
     view._comment.value = "fine for staging"
     view._tabs.active = 1
     view._approve.clicks += 1
-    assert view.model.message.startswith(f"Request #{req.id} approved")
-    assert view._inbox.value.empty and view._message.visible
-    assert view._tabs.active == 0  # back on the model's page, which shows the new stage
+    # the result shows in the inbox, where the buttons were, with a way to the model's page
+    assert view.model.decision.startswith(f"Request #{req.id} approved")
+    assert view._decided.visible and not view._evidence.visible
+    assert view._decision_result.object.startswith(f"Request #{req.id} approved")
+    assert view._inbox.value.empty and view._tabs.active == 1
+    view._open_decided.clicks += 1
+    assert view._tabs.active == 0  # the model's page, which shows the new stage
     assert "Staging" in view._versions.value["stage"].iloc[0]
+    view.model.select_request(None)
+    assert not view._decided.visible
 
     # clicking a version's run link opens the run through the app's navigation
     event = type("E", (), {"row": 0, "column": "run"})()
@@ -211,3 +217,54 @@ def test_refresh_shows_what_other_users_did(store, reg, make_run):
     assert view._inbox.value.empty  # nothing changes by itself ...
     view._refresh.clicks += 1  # ... until Refresh
     assert view._inbox.value["comment"].tolist() == ["from another session"]
+
+
+def test_act_as_another_user_without_a_login(store, reg, make_run):
+    """No authentication: the screen may act as a user who holds a role, audited as such."""
+    req = _setup(store, reg, make_run, auc=0.9)  # tester (admin) asked; bob approves
+    view = RegistryView(store)  # tester, as configured
+    m = view.model
+    assert view._act_as.visible and view._act_as.options == ["tester", "bob"]
+    m.select_request(req.id)
+    m.comment = "mine"
+    assert m.approve() is False and "Act as" in m.error  # the refusal says what to do here
+    assert m.act_as("mallory") is False and "holds no role" in m.error and m.user == "tester"
+    view._act_as.value = "bob"
+    assert m.user == "bob" and m.role == "approver" and "acting as bob" in m.user_source
+    assert "tester acting as bob" in view._header.object
+    m.select_request(req.id)
+    m.comment = "checked the holdout"
+    assert m.approve() is True, m.error
+    entry = reg.audit_log("churn").iloc[-1]
+    assert entry["user"] == "bob" and entry["action"] == "approve"
+    assert entry["details"]["acted_by"] == "tester"
+    assert entry["details"]["authentication"] == "none"
+    assert "approved by the person who filed the request: tester" in entry["details"]["note"]
+    shown = m.audit_frame().iloc[0]
+    assert shown["user"] == "tester as bob" and "no authentication" in shown["comment"]
+    assert m.act_as("tester") is True and m.user == "tester" and m.role == "admin"
+    assert wb.Registry(store, user="bob").acted_by is None
+
+
+def test_act_as_is_refused_with_a_login(store, reg):
+    reg.grant("bob", "approver")
+    view = RegistryView(store, user="alice", authenticated=True)
+    assert not view._act_as.visible and view.model.act_as_options == ["alice"]
+    assert view.model.act_as("bob") is False and "login" in view.model.error
+    assert view.model.user == "alice" and "signed in" in view._header.object
+
+
+def test_the_model_notices_changes_made_elsewhere(store, reg, make_run):
+    reg.register_model("churn", run_id=make_run())
+    m = RegistryModel(store)
+    assert m.live_changed() is False  # nothing happened since it loaded
+    other = wb.Registry(store, user="tester")  # another process would do the same
+    other.request_transition("churn", 1, "Staging", comment="from a notebook")
+    assert m.inbox.empty
+    assert m.live_changed() is True and m.live_changed() is False  # once per change
+    view = RegistryView(store, model=m)
+    m.comment = "half typed"
+    view._on_live_change()
+    assert len(m.inbox) == 1 and "1 pending request" in view._inbox_title.object
+    assert m.comment == "half typed"
+    assert wb.Registry(store).change_stamp() == int(reg.audit_log()["entry_id"].max())

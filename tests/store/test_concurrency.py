@@ -103,6 +103,8 @@ def test_eight_writers_and_a_reader_lose_nothing(tmp_path):
         assert len(params) == 50
         assert params["p7"] == str(7 * worker)
     assert store.info()["metrics"] == 80_000
+    store.close()
+    store.sync()  # a later open confirms the last commits and deletes their files
     assert list(store.spool_dir.glob("*.spool")) == []  # everything ingested
 
 
@@ -157,9 +159,7 @@ def test_sigkill_keeps_all_but_the_last_second_and_marks_the_run_killed(tmp_path
     assert run["end_time"] is not None and run["end_time"] >= run["start_time"]
 
 
-def test_a_crash_after_commit_before_unlink_does_not_ingest_twice(store, monkeypatch):
-    from pathlib import Path
-
+def test_spool_files_are_deleted_only_after_a_later_open_sees_their_commit(store):
     from workbench.store.ingest import ingest_pending
 
     with wb.start_run(experiment="e", store=store) as run:
@@ -167,19 +167,39 @@ def test_a_crash_after_commit_before_unlink_does_not_ingest_twice(store, monkeyp
     store.flush()
     files = sorted(store.spool_dir.glob("*.spool"))
     assert files
-
-    def die(self, *args, **kwargs):  # the process "dies" right after the commit
-        raise KeyboardInterrupt("killed between commit and unlink")
-
+    mine: set[str] = set()
     with store._handle.connect(ingest=False) as con:
-        monkeypatch.setattr(Path, "unlink", die)
-        with pytest.raises(KeyboardInterrupt):
-            ingest_pending(con, store.spool_dir)
-        monkeypatch.undo()
-        assert all(p.exists() for p in files)  # committed, but the files are still there
-        ingest_pending(con, store.spool_dir)  # the next ingester skips them
+        assert ingest_pending(con, store.spool_dir, mine) == len(files)
+        # Committed by this connection: kept, because this commit could still
+        # be lost (another process opening from a stale header).
+        assert mine == {p.name for p in files}
+        assert all(p.exists() for p in files)
+        assert ingest_pending(con, store.spool_dir, mine) == 0  # not applied twice
+        assert all(p.exists() for p in files)
+    store.close()
+    # A later open sees the names recorded: the commit is in the file, so the
+    # files go, and so do their names.
+    with store._handle.connect(ingest=False) as con:
+        assert ingest_pending(con, store.spool_dir, set()) == 0
+        assert not any(p.exists() for p in files)
         assert con.execute("SELECT count(*) FROM spool_ingested").fetchone()[0] == 0
     assert len(store.metric_history(run.id, "m")) == 1
+
+
+def test_a_lost_commit_is_ingested_again_from_the_kept_files(store):
+    from workbench.store.ingest import ingest_pending
+
+    with wb.start_run(experiment="e", store=store) as run:
+        run.log_metric("m", 1.0, step=0)
+    store.flush()
+    with store._handle.connect(ingest=False) as con:
+        ingest_pending(con, store.spool_dir, set())
+        # What a stale opener's overwrite does: the commit is gone.
+        con.execute("DELETE FROM metrics; DELETE FROM latest_metrics; DELETE FROM spool_ingested")
+    store.close()
+    assert len(store.metric_history(run.id, "m")) == 1  # re-ingested from the kept file
+    store.close()
+    store.sync()
     assert list(store.spool_dir.glob("*.spool")) == []
 
 

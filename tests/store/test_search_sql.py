@@ -12,9 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.errors import InvalidInputError
-from workbench.store.schema import migrate
-from workbench.store.search_sql import compile_filter, compile_order_by
-from workbench.tracking.filters import (
+from workbench.query import (
     And,
     Comparison,
     Not,
@@ -23,6 +21,8 @@ from workbench.tracking.filters import (
     parse_filter,
     parse_order_by,
 )
+from workbench.store.schema import migrate
+from workbench.store.search_sql import compile_filter, compile_order_by
 
 
 def ms(iso: str) -> int:

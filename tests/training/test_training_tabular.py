@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.demo import sample_data_dir
 from workbench.errors import InvalidInputError
+from workbench.samples import sample_data_dir
 from workbench.tracking.models import load_logged_model
 from workbench.training import tabular
 from workbench.training.space import space_from_dict

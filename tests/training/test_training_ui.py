@@ -8,16 +8,17 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.demo import sample_data_dir
 from workbench.registry import Registry
+from workbench.samples import sample_data_dir
 from workbench.training.examples import quadratic
-from workbench.ui.training import TrainingView
-from workbench.ui.training_model import (
+from workbench.ui.training.chart import sweep_chart
+from workbench.ui.training.model import (
     TrainingModel,
     dataset_options,
     format_values,
     parse_values,
 )
+from workbench.ui.training.view import TrainingView
 
 WINE = str((sample_data_dir() / "wine.parquet").resolve())
 CANCER = str((sample_data_dir() / "breast_cancer.parquet").resolve())
@@ -156,7 +157,9 @@ def test_a_dataset_sweep_shows_best_trials_compares_them_and_registers_the_best(
     assert sweep_run["experiment"] == "training-breast_cancer"
     assert sweep_run["run_name"] == "sweep-logistic_regression"
     best = m.best_table()
-    assert [c for c in best.columns if c != "run_id"][:3] == ["trial", "roc_auc", "seconds"]
+    assert [c for c in best.columns if c != "run_id"][:3] == ["trial", "roc_auc", "trial_seconds"]
+    # the two times are named apart: the whole trial's wall time includes the fit
+    assert "seconds" not in best and (best["trial_seconds"] >= best["fit_seconds"]).all()
     assert "dataset" not in best and "family" not in best and "C" in best and "accuracy" in best
     assert list(best["roc_auc"]) == sorted(best["roc_auc"], reverse=True)
     assert best["run_id"].iloc[0] == m.best_run_id
@@ -165,7 +168,7 @@ def test_a_dataset_sweep_shows_best_trials_compares_them_and_registers_the_best(
     assert list(frame["best"]) == list(frame["value"].cummax())
     import holoviews as hv
 
-    assert isinstance(m.chart(), hv.Overlay)
+    assert isinstance(sweep_chart(m), hv.Overlay)
 
     version = m.register_best()
     assert version.version == 1 and version.run_id == m.best_run_id
@@ -304,3 +307,49 @@ def test_the_view_says_so_when_no_trial_finished(store):
     assert "No trial finished with a value for score" in view._best_title.object
     assert view._best_title.visible and not view._best.visible and not view._actions.visible
     assert not view._chart_box.visible  # no empty chart
+
+
+class _Starting:
+    """Stands for a sweep whose loky workers are still starting."""
+
+    n_jobs = 2
+    done = False
+
+
+def test_the_view_says_workers_are_starting_instead_of_zero_done(store):
+    view = TrainingView(store)
+    m = view.model
+    m.sweep, m.sweep_run_id = _Starting(), "0" * 32
+    m.param.update(status="RUNNING", is_running=True, total=6, pending=6, running=0)
+    view._sync_progress()
+    assert m.starting_workers == 2
+    assert "starting <b>2</b> workers" in view._status.object
+    assert "0</b> of 6 done" not in view._status.object
+    assert view._progress.value == -1  # indeterminate, not an empty bar
+    m.param.update(running=2, pending=4)  # the first trials started: counts again
+    view._sync_progress()
+    assert m.starting_workers == 0 and "starting" not in view._status.object
+    assert "<b>0</b> of 6 done" in view._status.object and view._progress.value == 0
+    m.param.update(total=1, running=0, pending=1)
+    assert m.starting_workers == 1  # never more workers than trials
+
+
+def test_best_trials_show_missing_values_blank_and_name_both_times(store):
+    view = TrainingView(store, experiment="ui", metric="roc_auc", mode="max")
+    m = view.model
+    m.results = pd.DataFrame({
+        "trial": [0, 1], "run_id": ["a" * 32, "b" * 32], "status": ["FINISHED"] * 2,
+        "value": [0.91234567, 0.8], "seconds": [2.5, 3.0], "error": [None, None],
+        "params.max_depth": [None, 4.0], "params.criterion": ["gini", None],
+        "metrics.roc_auc": [0.91234567, 0.8], "metrics.fit_seconds": [1.25, 1.5],
+    })
+    shown = m.best_table_for_display()
+    assert list(shown["trial"]) == [0, 1]
+    assert list(shown["max_depth"]) == ["", 4.0] and list(shown["criterion"]) == ["gini", ""]
+    assert list(shown["roc_auc"]) == [0.9123, 0.8]
+    assert list(shown["trial_seconds"]) == [2.5, 3.0] and list(shown["fit_seconds"]) == [1.25, 1.5]
+    assert not shown.map(lambda v: isinstance(v, float) and v != v).any().any()  # no NaN
+    view._sync_results()
+    assert list(view._best.value["max_depth"]) == ["", 4.0]
+    assert "fit_seconds" in view._best.header_tooltips
+    assert "trial_seconds" in view._best_title.object and "fit alone" in view._best_title.object

@@ -40,6 +40,23 @@ def test_state_from_a_bookmark(ui_store):
     assert state.experiment == "alpha"
 
 
+def test_the_runs_and_ab_pages_each_keep_their_own_experiment_in_the_url(ui_store):
+    """``experiment`` names the Runs page's tracking experiment or the A/B page's experiment: a page
+    change shows the value of the page now open, never the other page's."""
+    from workbench.abtest.sample import SAMPLE_EXPERIMENT, analyze_sample
+
+    analyze_sample(ui_store)
+    app = WorkbenchApp(ui_store, AppState(page="runs", experiment="beta"))
+    app.state.page = "abtests"
+    ab = app._pages["abtests"].model
+    ab.wait()
+    assert app.state.experiment == ab.experiment == SAMPLE_EXPERIMENT
+    app.state.page = "runs"
+    assert app.state.experiment == "beta" and app._pages["runs"].model.experiment == "beta"
+    app.state.page = "abtests"
+    assert app.state.experiment == SAMPLE_EXPERIMENT and app._pages["runs"].model.experiment == "beta"
+
+
 def test_create_app_is_a_bootstrap_template(ui_store):
     import panel as pn
 

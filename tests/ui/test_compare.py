@@ -8,8 +8,9 @@ import panel as pn
 import pytest
 
 import workbench as wb
-from workbench.ui.compare import RunComparison
-from workbench.ui.compare_model import MAX_RUNS, NA_POSITION, CompareModel, ema, guess_direction
+from workbench.ui.compare.model import MAX_RUNS, NA_POSITION, CompareModel, ema, guess_direction
+from workbench.ui.compare.plots import parallel_plot, scatter_plot
+from workbench.ui.compare.view import RunComparison
 
 T0 = 1_767_000_000_000  # fixed epoch ms for the metric timestamps
 
@@ -123,15 +124,113 @@ def test_one_curve_per_run_having_the_metric(seeded):
     assert len(option["grid"]) == 2 and len(option["series"]) == 4 + 3
     colours = dict(zip(model.runs["label"], model.runs["color"], strict=True))
     assert all(s["color"] == colours[s["name"]] for s in option["series"])
-    assert len(_chart_lines(model, "auc")) == 4
+    # histories come first; auc (once per run) is drawn as bars, not as a line
+    assert [t["text"].split(" (")[0] for t in option["title"]] == ["val_loss", "auc"]
+    assert _chart_lines(model, "auc") == [] and len(CompareModel.chart_bars(option, 1)) == 4
     # the best run (lowest val_loss: c) is drawn thicker and named in the grid's title
-    assert option["title"][1]["text"] == "val_loss (lower is better) · best: c"
-    widths = {s["name"]: s["lineStyle"]["width"] for s in option["series"] if s["xAxisIndex"] == 1}
+    assert option["title"][0]["text"] == "val_loss (lower is better) · best: c"
+    widths = {s["name"]: s["lineStyle"]["width"] for s in option["series"] if s["xAxisIndex"] == 0}
     assert widths["c"] > widths["a"] == widths["b"]
     assert model.history_chart_height() > 0
-    # auc was logged once per run: one point, drawn as a marker (a 1-point line shows nothing)
-    markers = {s["xAxisIndex"]: s["showSymbol"] for s in option["series"]}
-    assert markers == {0: True, 1: False}  # val_loss has 50 steps: a plain line
+    assert {s["showSymbol"] for s in option["series"] if s["type"] == "line"} == {False}  # 50 steps
+
+
+def test_single_value_metrics_are_bars_by_run(seeded):
+    store, ids = seeded
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.single_value_metrics == ["auc"] and model.history_metric_names == ["val_loss"]
+    model.chart_metrics = ["auc"]
+    option = model.history_chart()
+    assert [s["type"] for s in option["series"]] == ["bar"] * 4  # one bar per run, no line
+    bars = CompareModel.chart_bars(option, 0)
+    latest = store.latest_metrics(ids).query("key == 'auc'").set_index("run_id")["value"]
+    assert [b["run"] for b in bars] == ["a", "b", "c", "d"] and [b["row"] for b in bars] == [0, 1, 2, 3]
+    assert [b["value"] for b in bars] == [latest[r] for r in ids] == [0.81, 0.93, 0.88, 0.70]
+    colours = dict(zip(model.runs["label"], model.runs["color"], strict=True))
+    assert all(b["color"] == colours[b["run"]] for b in bars)  # the runs' colours
+    # the best run (auc: higher is better, so b) is highlighted, named, its label starred
+    assert [b["highlighted"] for b in bars] == [False, True, False, False]
+    assert [b["label"] for b in bars] == ["0.8100", "0.9300 ★", "0.8800", "0.7000"]
+    assert option["title"][0]["text"] == "auc (higher is better) · best: b"
+    assert option["yAxis"][0]["type"] == "category" and option["yAxis"][0]["data"] == [
+        "a", "b", "c", "d"]
+    assert option["xAxis"][0]["scale"] is False  # bars start at zero
+    assert option["dataZoom"] == [] and "dataZoom" not in option["toolbox"]["feature"]
+    # the direction override moves the highlight
+    model.set_direction("auc", "min")
+    bars = CompareModel.chart_bars(model.history_chart(), 0)
+    assert [b["highlighted"] for b in bars] == [False, False, False, True]
+    assert model.history_chart()["title"][0]["text"] == "auc (lower is better) · best: d"
+    # bars need no history query
+    fresh = CompareModel(store=store, run_ids=ids)
+    fresh.chart_metrics = ["auc"]
+    fresh.history_chart()
+    assert fresh.store_calls == 2
+
+
+def test_bars_name_the_highest_when_the_direction_is_unknown(store):
+    ids = []
+    for name, value in (("x", 3.0), ("y", -2.0), ("z", 7.5)):
+        with wb.start_run(experiment="unk", run_name=name, store=store) as run:
+            run.log_metric("mystery", value)
+            if name != "z":
+                run.log_metric("val_rmse", value + 10)
+        ids.append(run.id)
+    store.sync()
+    model = CompareModel(store=store, run_ids=ids)
+    # no metric has a history: the single-value ones are the default selection
+    assert model.chart_metrics == ["mystery", "val_rmse"]
+    assert not model.direction_known("mystery") and model.direction_known("val_rmse")
+    option = model.history_chart()
+    titles = [t["text"] for t in option["title"]]
+    assert titles == ["mystery (which way is better is not known) · highest: z",
+                      "val_rmse (lower is better) · best: y"]
+    mystery, rmse = CompareModel.chart_bars(option, 0), CompareModel.chart_bars(option, 1)
+    assert [b["highlighted"] for b in mystery] == [False, False, True]
+    assert mystery[2]["label"] == "7.5000 ▲"
+    negative = next(s for s in option["series"] if s["name"] == "y" and s["xAxisIndex"] == 0)
+    assert negative["label"]["position"] == "insideRight"  # inside, clear of the run names
+    # z has no val_rmse: no bar, but its row stays so every grid lists the runs alike
+    assert [b["run"] for b in rmse] == ["x", "y"] and option["yAxis"][1]["data"] == ["x", "y", "z"]
+    assert [b["value"] for b in rmse] == [13.0, 8.0] and rmse[1]["highlighted"]
+    # once the user says which way is better, the bar is the best one
+    model.set_direction("mystery", "min")
+    assert model.history_chart()["title"][0]["text"] == "mystery (lower is better) · best: y"
+
+
+def test_a_metric_is_a_history_if_any_run_has_several_points(store):
+    ids = []
+    for i in range(3):
+        with wb.start_run(experiment="mix", run_name=f"r{i}", store=store) as run:
+            run.log_metric_history("f1", [0.5, 0.6] if i == 0 else [0.7])
+            run.log_metric("auc", 0.8 + i / 100)
+        ids.append(run.id)
+    store.sync()
+    model = CompareModel(store=store, run_ids=ids)
+    assert model.single_value_metrics == ["auc"] and model.chart_metrics == ["f1"]
+    option = model.history_chart()
+    assert [s["type"] for s in option["series"]] == ["line"] * 3
+    # fifty runs: a bar grid grows with the runs, the rows below it move down
+    many = []
+    for i in range(50):
+        with wb.start_run(experiment="many", run_name=f"t{i}", store=store) as run:
+            run.log_metric("accuracy", i / 50)
+            run.log_metric("f1", i / 100)
+            run.log_metric_history("loss", [1.0, 0.5])
+        many.append(run.id)
+    store.sync()
+    model = CompareModel(store=store, run_ids=many)
+    assert model.chart_metrics == ["loss"]
+    model.chart_metrics = ["accuracy", "f1", "loss"]
+    layout = model.chart_layout()
+    assert [(p["key"], p["kind"]) for p in layout] == [
+        ("loss", "history"), ("accuracy", "bars"), ("f1", "bars")]
+    assert layout[0]["height"] == 220 and layout[1]["height"] == 50 * 22  # 22 px per run
+    assert layout[1]["top"] == layout[0]["top"]  # side by side
+    assert layout[2]["top"] > layout[1]["top"] + layout[1]["height"]  # below the taller one
+    assert model.history_chart_height() >= layout[2]["top"] + layout[2]["height"]
+    bars = CompareModel.chart_bars(model.history_chart(), 1)
+    assert len(bars) == 50 and [b["run"] for b in bars if b["highlighted"]] == ["t49"]
 
 
 
@@ -219,7 +318,7 @@ def test_parallel_coordinates_and_scatter(seeded):
     np.testing.assert_allclose(axes["dropout"]["positions"], [NA_POSITION] * 3 + [0.5])
     np.testing.assert_allclose(axes["auc"]["positions"], (np.array([0.81, 0.93, 0.88, 0.70]) - 0.70)
                                / 0.23)
-    paths = _lines(model.parallel_plot())
+    paths = _lines(parallel_plot(model))
     assert [p["run"] for p in paths] == ["a", "b", "c", "d"]  # one line per run, 4 axes each
     np.testing.assert_allclose(paths[1]["y"], [axes[n]["positions"][1] for n in axes])
 
@@ -229,9 +328,9 @@ def test_parallel_coordinates_and_scatter(seeded):
     assert frame["x"].tolist() == [0.1, 0.01, 0.001]
     model.scatter_x = "params.optimizer"
     assert model.scatter_frame()["x"].tolist() == ["adam", "adam", "sgd"]
-    points = [r for r in model.scatter_plot().renderers if type(r.glyph).__name__ == "Scatter"]
+    points = [r for r in scatter_plot(model).renderers if type(r.glyph).__name__ == "Scatter"]
     assert points[0].data_source.data["run"].tolist() == ["a", "b", "c"]
-    assert model.scatter_plot().x_range.factors == ["adam", "sgd"]  # a categorical axis
+    assert scatter_plot(model).x_range.factors == ["adam", "sgd"]  # a categorical axis
 
 
 @pytest.mark.parametrize(
@@ -299,6 +398,10 @@ def test_run_comparison_view(seeded):
     assert len(view.model.runs) == 2
     view.model.run_ids = ids[1:]
     assert view.run_ids == ids[1:] and len(view.model.runs) == 3
+    # The history controls show only when a charted metric has a history.
+    assert view._charts_histories() and view._chart_note() == ""
+    view.model.chart_metrics = ["auc"]
+    assert not view._charts_histories() and "auc" in view._chart_note()
     # The "higher is better" widget writes per-metric overrides into the model.
     view.higher_widget.value = ["val_loss"]
     assert view.model.direction("val_loss") == "max" and view.model.direction("auc") == "min"

@@ -9,13 +9,13 @@ import pytest
 
 import workbench as wb
 from workbench.pipelines import list_versions, load_pipeline, pipeline_runs
-from workbench.ui.pipelines import PipelineEditor
-from workbench.ui.pipelines_model import (
+from workbench.ui.pipelines.model import (
     STEP_COLOURS,
     PipelineEditorModel,
     parse_value,
     step_colour,
 )
+from workbench.ui.pipelines.view import PipelineEditor
 
 
 @pytest.fixture
@@ -327,3 +327,28 @@ def test_import_yaml_makes_a_draft(store):
     assert not m.import_yaml("steps: [")
     assert m.error.startswith("Not imported: the pipeline YAML cannot be parsed")
     assert m.pipeline.to_spec() == before and m.pipeline_name == "other"
+
+
+def test_apply_keeps_the_fields_nobody_touched_and_takes_typed_text(store):
+    """Apply reads what each field shows: untouched values stay, typed (uncommitted) text is applied."""
+    m = PipelineEditorModel(store)
+    m.new_from_template()
+    assert m.set_params("train", {"model": "random_forest", "n_estimators": "50"}, {"timeout": "30"}), m.error
+    view = PipelineEditor(model=m, sync_url=False)
+    view.__panel__()
+    m.select_step("train")
+    view._apply.clicks += 1  # nothing edited
+    step = m.pipeline.step("train")
+    assert step.params == {"model": "random_forest", "n_estimators": 50} and step.timeout == 30.0
+    view._param_widgets["n_estimators"].value_input = "80"  # typed, not yet committed by Enter or blur
+    view._apply.clicks += 1
+    step = m.pipeline.step("train")
+    assert step.params == {"model": "random_forest", "n_estimators": 80} and step.timeout == 30.0
+    # a typed value not applied comes back with the form, and Apply takes it
+    view._param_widgets["n_estimators"].value_input = "90"
+    view._param_widgets["n_estimators"].value = "90"
+    m.select_step("clean")
+    m.select_step("train")
+    assert view._param_widgets["n_estimators"].value_input == "90"
+    view._apply.clicks += 1
+    assert m.pipeline.step("train").params["n_estimators"] == 90

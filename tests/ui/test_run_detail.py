@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import panel as pn
 
-from workbench.ui.run_detail import MAX_POINTS, RunDetail, RunDetailModel, history_plot
+from workbench.ui.runs.detail import MAX_POINTS, RunDetail, RunDetailModel, history_plot
 
 
 def _run_id(store, name):
@@ -104,3 +105,54 @@ def test_view_builds_and_follows_the_model(ui_store):
     assert not view._parent_button.visible and len(view._plots.objects) == 2
     assert len(view._artifacts.value) == 6
     assert history_plot("x", pd.DataFrame({"step": [], "value": []})) is not None
+
+
+def test_values_logged_once_are_a_table_not_plots(tmp_path):
+    import numpy as np
+
+    import workbench as wb
+
+    store = wb.Store(tmp_path / "once.duckdb")
+    with wb.start_run(experiment="once", run_name="mixed", store=store) as run:
+        run.log_metric("test_auc", 0.9312)
+        run.log_metric("accuracy", 0.875, step=3)
+        run.log_metric_history("loss", np.exp(-np.arange(30) / 10))
+    mixed = run.id
+    with wb.start_run(experiment="once", run_name="finals", store=store) as run:
+        run.log_metrics({"f1": 0.8, "auc": 0.9})
+    finals = run.id
+    with wb.start_run(experiment="once", run_name="empty", store=store) as run:
+        pass
+    empty = run.id
+    store.sync()
+
+    m = RunDetailModel(store, run_id=mixed)
+    # the plots default to the metrics with histories; values logged once are a table
+    assert m.history_keys == ["loss"] and m.plot_keys == ["loss"] and set(m.histories) == {"loss"}
+    assert m.single_value_keys == ["accuracy", "test_auc"]
+    single = m.single_values()
+    assert single.to_dict("list") == {"metric": ["accuracy", "test_auc"], "value": [0.875, 0.9312],
+                                      "step": [3, 0]}
+    summary = m.history_summary()
+    assert summary["metric"].tolist() == ["loss"] and summary["points"].tolist() == [30]
+    np.testing.assert_allclose(summary[["latest", "min", "max"]].iloc[0],
+                               [np.exp(-2.9), np.exp(-2.9), 1.0])
+
+    view = RunDetail(store, run_id=mixed)
+    assert view._single.visible and view._single.value["value"].tolist() == ["0.875", "0.9312"]
+    assert view._plot_keys.options == ["loss"] and view._plot_keys.value == ["loss"]
+    assert view._metrics.visible and view._metrics.value["metric"].tolist() == ["loss"]
+    assert len(view._plots.objects) == 1 and isinstance(view._plots.objects[0], pn.pane.HoloViews)
+
+    view.model.run_id = finals  # no history: no plot, no empty step axis, the values in a table
+    assert view.model.plot_keys == [] and view.model.histories == {}
+    assert view._single.visible and view._single.value["metric"].tolist() == ["auc", "f1"]
+    assert not view._plot_keys.visible and not view._metrics.visible
+    assert "one value, in the table above" in view._plots.objects[0].object
+
+    view.model.run_id = mixed  # back to a run with a history: the picker follows the model
+    assert view._plot_keys.options == ["loss"] and view._plot_keys.value == ["loss"]
+    assert isinstance(view._plots.objects[0], pn.pane.HoloViews)
+
+    view.model.run_id = empty
+    assert not view._single.visible and view._plots.objects[0].object == "This run has no metrics."

@@ -6,25 +6,26 @@ import pandas as pd
 import pytest
 
 import workbench as wb
-from workbench.ui.runs_table import RunTable
-from workbench.ui.runs_table_model import (
+from workbench.ui.components.format import column_widths
+from workbench.ui.runs.table import RunTable
+from workbench.ui.runs.table_model import (
     DEFAULT_METRIC_COLUMNS,
     DEFAULT_PARAM_COLUMNS,
     RunTableModel,
     sort_key,
 )
-from workbench.ui.widgets import column_widths
 
 
 def test_first_experiment_one_page_and_count(ui_store):
     m = RunTableModel(ui_store, page_size=10)
     assert m.experiment == "alpha"
-    assert m.total == 33  # 30 runs + parent + 2 children
+    # 30 runs + a parent with 2 children: the page counts top-level runs (children nested)
+    assert m.total == 31 and m.total_runs == 33
     assert len(m.rows) == 10 and m.pages == 4
     assert {"run_id", "run_name", "status", "params.model", "metrics.auc"} <= set(m.rows.columns)
     for _ in range(3):
         m.next_page()
-    assert m.page == 4 and len(m.rows) == 3
+    assert m.page == 4 and len(m.rows) == 1
     m.next_page()
     assert m.page == 4
 
@@ -40,14 +41,14 @@ def test_filter_and_bad_filter_message(ui_store):
     assert "expected a value" in m.filter_error and "^" in m.filter_error
     assert m.rows is good  # the table keeps the last good result
     m.filter = ""
-    assert m.filter_error == "" and m.total == 33
+    assert m.filter_error == "" and m.total == 31
 
 
 def test_sort_is_done_by_the_store_across_pages(ui_store):
     m = RunTableModel(ui_store, page_size=5)
     m.sort("metrics.auc", descending=True)
     assert m.order_by == ["metrics.auc DESC"]
-    top = ui_store.search_runs("alpha", order_by="metrics.auc DESC", max_results=5)
+    top = ui_store.search_top_level_runs("alpha", order_by="metrics.auc DESC", max_results=5)
     assert list(m.rows["run_id"]) == list(top["run_id"])
     m.sort("run_name")
     assert m.rows["run_name"].iloc[0] == "cv-parent"
@@ -104,12 +105,12 @@ def test_delete_and_restore_need_confirmation(ui_store):
     m.select([victim])
     m.request("delete")
     assert m.pending == "delete" and "Delete 1 selected run" in m.confirmation_text
-    assert m.total == 33  # nothing happens before confirming
+    assert m.total == 31  # nothing happens before confirming
     m.cancel()
-    assert m.pending == "" and m.total == 33
+    assert m.pending == "" and m.total == 31
     m.request("delete")
     m.confirm()
-    assert m.total == 32 and victim not in set(m.rows["run_id"]) and m.message == "Deleted 1 run."
+    assert m.total == 30 and victim not in set(m.rows["run_id"]) and m.message == "Deleted 1 run."
     m.run_view = "deleted"
     assert list(m.rows["run_id"]) == [victim] and "deleted_at" in m.rows
     m.select([victim])
@@ -117,7 +118,7 @@ def test_delete_and_restore_need_confirmation(ui_store):
     m.confirm()
     assert m.total == 0
     m.run_view = "active"
-    assert m.total == 33
+    assert m.total == 31
 
 
 def test_request_without_selection_is_an_error_message(ui_store):
@@ -128,7 +129,7 @@ def test_request_without_selection_is_an_error_message(ui_store):
 
 def test_unknown_experiment_shows_message(ui_store):
     m = RunTableModel(ui_store, experiment="nope")
-    assert "no experiment named 'nope'" in m.error and m.total == 36
+    assert "no experiment named 'nope'" in m.error and m.total == 34 and m.total_runs == 36
 
 
 def test_view_wires_widgets_to_model(ui_store):
@@ -174,3 +175,27 @@ def test_column_widths_fit_header_or_cells_whichever_is_wider():
     assert widths["run_name"] > widths["params.lr"] >= 12 * len("params.lr")
     assert column_widths(shown.assign(run_name=["r"]))["run_name"] < widths["run_name"]
     assert max(column_widths(shown.assign(run_name=["z" * 500])).values()) == 360  # capped
+
+
+def test_default_columns_follow_the_experiment_in_a_rendered_view(ui_store):
+    """Switching experiments shows the new experiment's default columns (issue 13): a rendered
+    MultiChoice trims its value when its options change, which must not count as a choice."""
+    view = RunTable(ui_store)
+    view.__panel__().get_root()  # rendered, as in the served app
+    m = view.model
+    alpha = m.default_columns()
+    assert m.columns == alpha and len(alpha) == 6
+    view._experiment_picker.value = "beta"
+    assert m.experiment == "beta"
+    assert m.columns == ["params.model", "metrics.acc"] == view._columns.value
+    assert view._columns_card.title.startswith("Columns: 2 of 2 ")
+    assert [c for c in view.table.value.columns if "." in c] == ["params.model", "metrics.acc"]
+    view._experiment_picker.value = "alpha"
+    assert m.columns == alpha == view._columns.value
+    assert view._columns_card.title.startswith("Columns: 6 of 7 ")
+    # a choice the user makes in the chooser still sticks, and unknown keys are left out
+    view._columns.value = ["metrics.loss"]
+    assert m.columns == ["metrics.loss"]
+    assert [c for c in m.rows.columns if "." in c][-1] == "metrics.loss"
+    m.choose_columns(["metrics.loss", "params.nope"])
+    assert m.columns == ["metrics.loss"]

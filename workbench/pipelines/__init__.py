@@ -28,11 +28,13 @@ from workbench.pipelines.engine import (
     step_history,
 )
 from workbench.pipelines.graph import Pipeline, PipelineDiff, Step, diff_specs, step
+from workbench.pipelines.handle import PipelineRunHandle, start_pipeline
 
 __all__ = [
     "Pipeline",
     "PipelineDiff",
     "PipelineResult",
+    "PipelineRunHandle",
     "Step",
     "StepContext",
     "StepRecord",
@@ -47,6 +49,7 @@ __all__ = [
     "pipeline_runs",
     "run_pipeline",
     "save_pipeline",
+    "start_pipeline",
     "step",
     "step_history",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from workbench.config import current_user
 from workbench.errors import NotFoundError
-from workbench.pipelines.graph import Pipeline, PipelineDiff, Step, diff_specs
+from workbench.pipelines.graph import Pipeline, PipelineDiff, Step, bind_action, diff_specs
 from workbench.store import pipelines_store as ps
 from workbench.store.store import Store
 from workbench.tracking.fluent import resolve_store
@@ -80,6 +80,19 @@ def pipeline_runs(store: Store | str | os.PathLike | None, name: str, limit: int
     return ps.pipeline_runs(resolve_store(store), name, limit=limit)
 
 
+def change_stamp(store: Store | str | os.PathLike | None, name: str | None = None) -> tuple:
+    """A value that changes when pipelines, their versions or ``name``'s latest run change.
+
+    >>> import tempfile, os, workbench as wb
+    >>> store = wb.Store(os.path.join(tempfile.mkdtemp(), "s.duckdb"))
+    >>> before = change_stamp(store, "tiny")
+    >>> _ = wb.Pipeline("tiny", [wb.Step("a", "identity")]).save(store)
+    >>> change_stamp(store, "tiny") != before
+    True
+    """
+    return ps.change_stamp(resolve_store(store), name)
+
+
 def churn_template(path: str = "sample_data/churn.parquet", name: str = "churn",
                    model: str | None = None, model_name: str = "churn",
                    min_auc: float = 0.0) -> Pipeline:
@@ -101,3 +114,6 @@ def churn_template(path: str = "sample_data/churn.parquet", name: str = "churn",
              inputs={"model": "train", "evaluation": "evaluate", "data": "validate"},
              params={"name": model_name, "min_auc": min_auc}),
     ])
+
+
+bind_action("save", save_pipeline)

@@ -32,444 +32,55 @@ own spool. Every pipeline run is a tracked run; every step execution
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import io
+import contextlib
 import json
 import logging
 import os
-import signal
-import sys
+import shutil
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from workbench.errors import InvalidInputError, PipelineError, PipelineRunError, StepTimeoutError
+from workbench.errors import InvalidInputError
 from workbench.pipelines import cache as _cache
-from workbench.pipelines.context import StepContext, step_context
-from workbench.pipelines.graph import Pipeline, code_hash
+from workbench.pipelines.backends import (
+    BACKENDS,
+    _current_dask_client,
+    _DaskExecutor,
+    _LokyExecutor,
+    _wait,
+    check_timeouts,
+    default_backend,
+)
+from workbench.pipelines.graph import Pipeline, bind_action, code_hash
+from workbench.pipelines.progress import progress_bar
+from workbench.pipelines.results import (
+    STEP_STATUSES,
+    PipelineResult,
+    StepRecord,
+    effective_status,
+    lineage,
+    step_history,
+)
+from workbench.pipelines.worker import execute_step
 from workbench.store import pipelines_store as ps
-from workbench.store.artifacts import ArtifactStore
 from workbench.store.spool import now_ms
 from workbench.store.store import Store
 
-BACKENDS = ("loky", "dask", "sequential")
-STEP_STATUSES = ("SUCCEEDED", "CACHED", "FAILED", "CANCELLED", "SKIPPED", "RUNNING", "KILLED")
+__all__ = [
+    "BACKENDS", "STEP_STATUSES", "PipelineResult", "StepRecord", "default_backend",
+    "effective_status", "execute_step", "lineage", "run_pipeline", "step_history",
+]
+
 _TIMEOUT_GRACE = 5.0  # extra seconds the driver waits for a worker to enforce a timeout itself
-_LOG_LIMIT = 1_000_000  # characters of captured log kept per step
-
-
-# -- capturing a step's stdout, stderr and logging ------------------------------------------
-class _ThreadRouter(io.TextIOBase):
-    """Stands in for sys.stdout/sys.stderr: threads that capture write to their buffer."""
-
-    def __init__(self, original) -> None:
-        self.original = original
-        self.buffers: dict[int, io.StringIO] = {}
-
-    def write(self, text: str) -> int:
-        buf = self.buffers.get(threading.get_ident())
-        if buf is not None:
-            return buf.write(text)
-        return self.original.write(text)
-
-    def flush(self) -> None:
-        try:
-            self.original.flush()
-        except Exception:
-            pass
-
-    def __getattr__(self, name: str):
-        return getattr(self.original, name)
-
-
-_router_lock = threading.Lock()
-
-
-def _routers() -> tuple[_ThreadRouter, _ThreadRouter]:
-    with _router_lock:
-        if not isinstance(sys.stdout, _ThreadRouter):
-            sys.stdout = _ThreadRouter(sys.stdout)
-        if not isinstance(sys.stderr, _ThreadRouter):
-            sys.stderr = _ThreadRouter(sys.stderr)
-        return sys.stdout, sys.stderr  # type: ignore[return-value]
-
-
-class _Capture:
-    """Collects what the current thread prints and logs while the step runs."""
-
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-        self._threads: list[int] = []
-
-    def attach(self) -> None:
-        """Capture the calling thread too (a thread started to enforce a timeout)."""
-        out, err = _routers()
-        ident = threading.get_ident()
-        out.buffers[ident] = self.buffer
-        err.buffers[ident] = self.buffer
-        self._threads.append(ident)
-
-    def detach_all(self) -> None:
-        out, err = _routers()
-        for ident in self._threads:
-            out.buffers.pop(ident, None)
-            err.buffers.pop(ident, None)
-        self._threads.clear()
-
-    def __enter__(self) -> _Capture:
-        self.attach()
-        self.handler = _LogHandler(self)
-        root = logging.getLogger()
-        root.addHandler(self.handler)
-        self._level = root.level
-        if root.level > logging.INFO or root.level == logging.NOTSET:
-            root.setLevel(logging.INFO)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        root = logging.getLogger()
-        root.removeHandler(self.handler)
-        root.setLevel(self._level)
-        self.detach_all()
-
-    def text(self) -> str:
-        value = self.buffer.getvalue()
-        if len(value) > _LOG_LIMIT:
-            value = value[: _LOG_LIMIT // 2] + "\n... (truncated) ...\n" + value[-_LOG_LIMIT // 2:]
-        return value
-
-
-class _LogHandler(logging.Handler):
-    def __init__(self, capture: _Capture) -> None:
-        super().__init__(logging.DEBUG)
-        self.capture = capture
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread in self.capture._threads:
-            try:
-                self.capture.buffer.write(self.format(record) + "\n")
-            except Exception:
-                pass
-
-
-# -- executing one attempt (driver or worker) --------------------------------------------------
-_WORKER_STORES: dict[str, Store] = {}
-
-
-def _worker_store(path: str) -> Store:
-    store = _WORKER_STORES.get(path)
-    if store is None:
-        store = _WORKER_STORES[path] = Store(path)
-    return store
-
-
-def _call(func: Callable, args: list, kwargs: dict, timeout: float | None, capture: _Capture) -> Any:
-    if timeout is None:
-        return func(*args, **kwargs)
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main and hasattr(signal, "setitimer"):
-        def _alarm(signum, frame):
-            raise StepTimeoutError(f"the step ran longer than its timeout of {timeout} s")
-
-        old = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
-            return func(*args, **kwargs)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-    # Not the main thread: run in a helper thread and stop waiting at the deadline
-    # (Python cannot kill a thread; its late result is discarded).
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        capture.attach()
-        try:
-            box["value"] = func(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True, name="workbench-step")
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise StepTimeoutError(f"the step ran longer than its timeout of {timeout} s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
-def execute_step(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one attempt of one step; returns a plain dict (never raises for the step's errors).
-
-    ``payload`` holds the callable, the argument layout, params, the input
-    hashes (or, in the driver, the input objects), the store path and the
-    step's run id. The output goes to the artifact folder; the result holds
-    its sha256, the captured logs and the error if any.
-    """
-    t0 = time.perf_counter()
-    from workbench.tracking import fluent
-    from workbench.tracking.run import Run
-
-    in_driver = payload.get("objects") is not None
-    store = payload["store"] if in_driver else _worker_store(payload["store_path"])
-    artifacts: ArtifactStore = store.artifacts
-    objects: dict[str, Any] = payload.get("objects") or {}
-    run = Run(store, payload["experiment"], payload["run_id"], payload["step"],
-              payload["parent_run_id"])
-    ctx = StepContext(payload["pipeline"], payload["version"], payload["step"], payload["run_id"],
-                      payload["parent_run_id"], str(store.path), payload["attempt"])
-    result: dict[str, Any] = {"ok": False, "output_sha": None, "size": 0, "error": None,
-                              "traceback": None, "timed_out": False, "logs": ""}
-    capture = _Capture()
-    stack = fluent._stack()
-    stack.append(run)
-    try:
-        with capture, step_context(ctx):
-            try:
-                func = payload["func"]
-                values = {}
-                for sha in {sha for _, sha in payload["inputs"]}:
-                    values[sha] = objects[sha] if sha in objects else _cache.load_output(artifacts, sha)
-                args = [values[sha] for arg, sha in payload["inputs"] if arg is None]
-                kwargs = dict(payload["params"])
-                kwargs.update({arg: values[sha] for arg, sha in payload["inputs"] if arg is not None})
-                value = _call(func, args, kwargs, payload.get("timeout"), capture)
-                data = _cache.dump_output(value)
-                sha, size = artifacts.put_bytes(data)
-                result.update(ok=True, output_sha=sha, size=size)
-                if in_driver:
-                    result["value"] = value
-            except BaseException as exc:  # noqa: BLE001 - reported, retried by the driver
-                if isinstance(exc, KeyboardInterrupt) and in_driver:
-                    raise
-                result.update(
-                    error=f"{type(exc).__name__}: {exc}",
-                    traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-                    timed_out=isinstance(exc, StepTimeoutError),
-                )
-                print(result["traceback"], file=sys.stderr)
-    finally:
-        if run in stack:
-            stack.remove(run)
-        if not in_driver:
-            store.flush()  # what the step logged, before the driver reports it done
-    result["logs"] = capture.text()
-    result["seconds"] = time.perf_counter() - t0
-    result["pid"] = os.getpid()
-    return result
-
-
-# -- executors ------------------------------------------------------------------------------
-class _LokyExecutor:
-    def __init__(self, n_jobs: int) -> None:
-        from joblib.externals.loky import get_reusable_executor
-
-        self.ex = get_reusable_executor(max_workers=n_jobs, timeout=300)
-
-    def submit(self, payload: dict[str, Any]):
-        return self.ex.submit(execute_step, payload)
-
-    def cancel(self, fut) -> None:
-        fut.cancel()
-
-    def close(self) -> None:
-        pass
-
-
-def _current_dask_client():
-    """The current dask.distributed client, or a :class:`PipelineError` saying how to get one."""
-    try:
-        from distributed import get_client
-    except ImportError as exc:
-        raise PipelineError(f"backend='dask' needs dask.distributed ({exc})") from None
-    try:
-        return get_client()
-    except ValueError:
-        raise PipelineError(
-            "backend='dask' needs address= (a scheduler address or a Client) or a running "
-            "dask.distributed Client"
-        ) from None
-
-
-class _DaskExecutor:
-    def __init__(self, address: Any) -> None:
-        from distributed import Client
-
-        self._own = False
-        if address is None:
-            self.client = _current_dask_client()
-        elif isinstance(address, Client):
-            self.client = address
-        else:
-            self.client = Client(address, set_as_default=False)
-            self._own = True
-
-    def submit(self, payload: dict[str, Any]):
-        return self.client.submit(
-            execute_step, payload, pure=False,
-            key=f"workbench-step-{payload['step']}-{payload['run_id']}-{payload['attempt']}",
-        )
-
-    def cancel(self, fut) -> None:
-        try:
-            self.client.cancel([fut], force=True)
-        except Exception:
-            pass
-
-    def close(self) -> None:
-        if self._own:
-            self.client.close()
-
-
-def _wait(futures: list, timeout: float) -> set:
-    if not futures:
-        time.sleep(max(0.0, timeout))
-        return set()
-    if hasattr(futures[0], "add_done_callback") and not isinstance(futures[0], cf.Future):
-        # dask futures
-        from distributed import wait as dask_wait
-
-        try:
-            done, _ = dask_wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
-        except (TimeoutError, Exception):
-            done = {f for f in futures if f.done()}
-        return set(done)
-    return cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)[0]
-
-
-# -- results --------------------------------------------------------------------------------
-@dataclass
-class StepRecord:
-    """What happened to one step in one pipeline run."""
-
-    name: str
-    status: str = "PENDING"
-    attempts: int = 0
-    duration_s: float | None = None
-    run_id: str | None = None
-    cache_key: str | None = None
-    code_hash: str | None = None
-    output_sha: str | None = None
-    inputs: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
-    logs: str = ""
-
-
-class PipelineResult:
-    """A pipeline run: its status, one :class:`StepRecord` per step, outputs and lineage."""
-
-    def __init__(self, pipeline: Pipeline, store: Store, run_id: str, version: int | None) -> None:
-        self.pipeline = pipeline
-        self.store = store
-        self.run_id = run_id
-        self.version = version
-        self.status = "RUNNING"
-        self.steps: dict[str, StepRecord] = {n: StepRecord(n) for n in pipeline.step_names}
-        self.duration_s: float | None = None
-
-    def __repr__(self) -> str:
-        counts = pd.Series([s.status for s in self.steps.values()]).value_counts().to_dict()
-        return f"<PipelineResult {self.pipeline.name!r} {self.status} run={self.run_id} {counts}>"
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "FINISHED"
-
-    def statuses(self) -> dict[str, str]:
-        """Step name -> SUCCEEDED / CACHED / FAILED / CANCELLED / RUNNING / PENDING."""
-        return {n: s.status for n, s in self.steps.items()}
-
-    def output(self, step: str) -> Any:
-        """The output of a step that succeeded (or was cached), loaded from the artifact store."""
-        rec = self.steps[step]
-        if rec.output_sha is None:
-            raise PipelineError(f"step {step!r} has no output ({rec.status})")
-        return _cache.load_output(self.store.artifacts, rec.output_sha)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per step: status, attempts, duration, hashes, error."""
-        return pd.DataFrame([
-            {"step": s.name, "status": s.status, "attempts": s.attempts, "duration_s": s.duration_s,
-             "output_sha": s.output_sha, "cache_key": s.cache_key, "run_id": s.run_id,
-             "error": s.error}
-            for s in self.steps.values()
-        ])
-
-    def lineage(self) -> pd.DataFrame:
-        """The recorded lineage of this run (see :func:`lineage`)."""
-        return lineage(self.store, self.run_id)
-
-    def raise_for_status(self) -> PipelineResult:
-        """Raise :class:`PipelineRunError` naming the failed steps unless the run finished."""
-        if self.status != "FINISHED":
-            failed = {n: s.error for n, s in self.steps.items() if s.status == "FAILED"}
-            detail = "; ".join(f"{n}: {e}" for n, e in failed.items()) or self.status
-            raise PipelineRunError(f"pipeline {self.pipeline.name!r} run {self.run_id} {self.status}: {detail}")
-        return self
-
-
-def effective_status(tag: Any, run_status: Any) -> str:
-    """A step's status from its ``pipeline.status`` tag and its run's status.
-
-    A step whose process died while it ran has the tag RUNNING and a KILLED run.
-    """
-    tag = tag if isinstance(tag, str) else None
-    if run_status == "KILLED" and tag in (None, "RUNNING"):
-        return "KILLED"
-    return tag or str(run_status)
-
-
-def lineage(store: Store, pipeline_run_id: str) -> pd.DataFrame:
-    """Step -> input hashes -> output hash of one pipeline run, in execution order.
-
-    Columns: ``step``, ``status``, ``inputs`` (dict input -> sha256; data a
-    step reads from files appears as ``"<data>"``), ``input_hashes`` (list),
-    ``output_hash``, ``cache_key``, ``code_hash``, ``attempts``,
-    ``duration_s``, ``run_id`` (the step's nested run), ``cached_from``.
-    """
-    df = ps.step_rows(store, [pipeline_run_id])
-    rows = []
-    for r in df.itertuples(index=False):
-        inputs = json.loads(r.inputs) if isinstance(r.inputs, str) and r.inputs else {}
-        status = effective_status(r.status, r.run_status)
-        rows.append({
-            "step": r.step, "status": status, "inputs": inputs,
-            "input_hashes": list(inputs.values()), "output_hash": r.output_sha,
-            "cache_key": r.cache_key, "code_hash": r.code_hash,
-            "attempts": int(r.attempts) if isinstance(r.attempts, str) and r.attempts.isdigit() else None,
-            "duration_s": r.duration_s, "run_id": r.run_id, "cached_from": r.cached_from,
-            "error": r.error,
-        })
-    out = pd.DataFrame(rows, columns=["step", "status", "inputs", "input_hashes", "output_hash",
-                                      "cache_key", "code_hash", "attempts", "duration_s", "run_id",
-                                      "cached_from", "error"])
-    info = ps.pipeline_run_info(store, pipeline_run_id)
-    order = {name: i for i, name in enumerate(info["steps"] if info else [])}
-    out["_order"] = out["step"].map(lambda n: order.get(n, len(order)))
-    return out.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
 # -- the driver -------------------------------------------------------------------------------
-def default_backend(backend: str | None = None, address: Any = None) -> tuple[str, Any]:
-    """The backend and dask address a run uses: the arguments, else the environment.
-
-    ``$WORKBENCH_PIPELINE_BACKEND`` (``loky``, ``dask`` or ``sequential``; default
-    ``loky``) and, for dask, ``$WORKBENCH_DASK_ADDRESS`` (a scheduler address).
-    """
-    if backend is None:
-        backend = os.environ.get("WORKBENCH_PIPELINE_BACKEND", "").strip() or "loky"
-    if backend == "dask" and address is None:
-        address = os.environ.get("WORKBENCH_DASK_ADDRESS", "").strip() or None
-    return backend, address
-
-
 def _check_settings(n_jobs: Any, backend: str, from_step: str | None, pipeline: Pipeline) -> int:
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -497,6 +108,8 @@ def run_pipeline(
     experiment: str | None = None,
     callback: Callable[[str, StepRecord], None] | None = None,
     in_process: bool = True,
+    cancel: Any = None,
+    progress: bool | None = None,
 ) -> PipelineResult:
     """Validate, save (if changed) and run a pipeline; returns a :class:`PipelineResult`.
 
@@ -512,6 +125,18 @@ def run_pipeline(
     ``experiment`` defaults to ``"pipeline/<name>"``. ``callback(event,
     step_record)`` is called in this thread when a step changes status.
 
+    ``cancel`` is a ``threading.Event`` (anything with ``is_set()``): once set, steps
+    not started are marked CANCELLED, steps running on workers are stopped (their
+    loky processes are killed) and the run ends with status ``"CANCELLED"`` (its
+    tracked run KILLED). A step running in this process finishes its attempt first;
+    :func:`~workbench.pipelines.handle.start_pipeline` runs every step on a worker and returns a handle with
+    ``cancel()``. A step's ``timeout`` is enforced wherever it runs: with SIGALRM in
+    the main thread, else by running the step on a worker process (killed if it
+    overruns); ``backend="dask"`` (worker threads) and ``"sequential"`` off the main
+    thread cannot stop a step, so a timed step is refused there.
+    ``progress`` shows a tqdm bar of the steps (default: on in a terminal or notebook
+    unless ``$WORKBENCH_PROGRESS=0``; see :mod:`workbench.pipelines.progress`).
+
     A failed run does not raise: check ``result.status`` or call
     ``result.raise_for_status()``. An invalid pipeline raises
     :class:`PipelineValidationError` before anything is written.
@@ -525,20 +150,22 @@ def run_pipeline(
     if not in_process and backend == "sequential":
         raise InvalidInputError("in_process=False needs worker processes: backend 'loky' or "
                                 "'dask', not 'sequential'")
+    check_timeouts(pipeline, backend)
     if backend == "dask" and address is None:
         _current_dask_client()  # fail before anything is written
     store = resolve_store(store)
     version = save_pipeline(store, pipeline)
     driver = _Driver(pipeline, store, version, n_jobs=n_jobs, backend=backend, address=address,
                      from_step=from_step, force=force, experiment=experiment, callback=callback,
-                     in_process=in_process)
+                     in_process=in_process, cancel=cancel, progress=progress)
     return driver.run()
 
 
 class _Driver:
     def __init__(self, pipeline: Pipeline, store: Store, version: int | None, *, n_jobs: int,
                  backend: str, address: Any, from_step: str | None, force: bool,
-                 experiment: str | None, callback, in_process: bool = True) -> None:
+                 experiment: str | None, callback, in_process: bool = True,
+                 cancel: Any = None, progress: bool | None = None) -> None:
         self.pipeline = pipeline
         self.in_process = in_process
         self.store = store
@@ -563,9 +190,17 @@ class _Driver:
         self.objects: dict[str, Any] = {}  # output sha -> value, for in-process consumers
         self.executor = None
         self._missed: set[str] = set()  # steps whose cache lookup missed (they must run)
+        self.cancel_event = cancel
+        self._marks: str | None = None  # folder of the workers' "attempt started" files
+        self.cancelled = False
+        self.progress = progress
+        self.main_thread = threading.current_thread() is threading.main_thread()
 
     # -- records ------------------------------------------------------------------------
     def _emit(self, event: str, rec: StepRecord) -> None:
+        if self.bar is not None and event in ("cached", "finished", "failed", "cancelled"):
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"{rec.name}: {rec.status}", refresh=False)
         if self.callback is not None:
             try:
                 self.callback(event, rec)
@@ -611,10 +246,12 @@ class _Driver:
         self.retry_at: dict[str, float] = {}
         self.started: dict[str, float] = {}
         status = "FAILED"
+        self.bar = progress_bar(len(self.order), f"pipeline {self.pipeline.name}", "step",
+                                enabled=self.progress)
         try:
             self._loop()
             failed = any(r.status in ("FAILED", "CANCELLED") for r in self.result.steps.values())
-            status = "FAILED" if failed else "FINISHED"
+            status = "CANCELLED" if self.cancelled else ("FAILED" if failed else "FINISHED")
         except BaseException:
             status = "KILLED"
             for name, run in self.runs.items():
@@ -638,9 +275,15 @@ class _Driver:
                 "steps_failed": float(counts.get("FAILED", 0)),
                 "steps_cancelled": float(counts.get("CANCELLED", 0)),
             })
-            self.parent.end(status)
+            if self.cancelled:
+                self.parent.set_tag("pipeline.status", "CANCELLED")
+            self.parent.end("KILLED" if status == "CANCELLED" else status)
             self.result.status = status
             self.objects.clear()
+            if self.bar is not None:
+                self.bar.close()
+            if self._marks is not None:
+                shutil.rmtree(self._marks, ignore_errors=True)
         return self.result
 
     def _ready(self) -> list[str]:
@@ -656,6 +299,9 @@ class _Driver:
 
     def _loop(self) -> None:
         while True:
+            if self.cancel_event is not None and self.cancel_event.is_set():
+                self._cancel_all()
+                return
             now = time.monotonic()
             for name, at in sorted(self.retry_at.items(), key=lambda kv: kv[1]):
                 if at <= now and len(self.in_flight) < self.n_jobs:
@@ -668,7 +314,10 @@ class _Driver:
                 busy = len(self.in_flight)
                 alone = busy == 0 and len([n for n in self._ready() if n != name]) == 0 \
                     and not self.retry_at
-                if self.backend == "sequential" or (self.in_process and (self.n_jobs == 1 or alone)):
+                # a timed step off the main thread goes to a worker: only a process can be stopped
+                timed_off_main = bool(self.steps[name].setting("timeout")) and not self.main_thread
+                if self.backend == "sequential" or (
+                        self.in_process and (self.n_jobs == 1 or alone) and not timed_off_main):
                     self._open_step(name)
                     self._run_in_process(name)
                 elif busy < self.n_jobs:
@@ -792,7 +441,18 @@ class _Driver:
         rec.attempts += 1
         payload = self._payload(name, in_driver=False)
         timeout = payload["timeout"]
-        deadline = time.monotonic() + timeout + _TIMEOUT_GRACE if timeout else None
+        deadline = None
+        if timeout:
+            # the hard deadline counts from the attempt's start in the worker (a new worker
+            # may take seconds to start): the worker touches this file when it begins
+            if self._marks is None:
+                self._marks = tempfile.mkdtemp(prefix="workbench-steps-")
+            payload["started_path"] = os.path.join(self._marks, f"{rec.run_id}-{rec.attempts}")
+            # a re-dispatched attempt (its worker stopped for a sibling's overrun) reuses the name:
+            # the old mark would start the new deadline before the new worker does
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(payload["started_path"])
+            deadline = ("waiting", payload["started_path"], float(timeout))
         fut = self.executor.submit(payload)
         self.in_flight[fut] = (name, time.monotonic(), deadline)
 
@@ -801,28 +461,78 @@ class _Driver:
         now = time.monotonic()
         if self.retry_at:
             wait_for = min(wait_for, max(0.0, min(self.retry_at.values()) - now))
-        deadlines = [d for _, _, d in self.in_flight.values() if d is not None]
+        for fut, (name, t0, deadline) in list(self.in_flight.items()):
+            if isinstance(deadline, tuple) and os.path.exists(deadline[1]):
+                self.in_flight[fut] = (name, t0, now + deadline[2] + _TIMEOUT_GRACE)
+        deadlines = [d for _, _, d in self.in_flight.values() if isinstance(d, float)]
         if deadlines:
             wait_for = min(wait_for, max(0.0, min(deadlines) - now))
         done = _wait(list(self.in_flight), wait_for)
         now = time.monotonic()
+        # finished attempts first: stopping an overrun worker below re-dispatches whatever is
+        # still in flight, and a result already in hand must not be thrown away and re-run
+        for fut in [f for f in self.in_flight if f in done]:
+            name = self.in_flight.pop(fut)[0]
+            try:
+                out = fut.result()
+            except BaseException as exc:  # the worker died or the task was lost
+                out = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                       "traceback": traceback.format_exc(), "logs": "", "timed_out": False}
+            self._after_attempt(name, out)
         for fut, (name, _, deadline) in list(self.in_flight.items()):
-            if fut in done:
-                del self.in_flight[fut]
-                try:
-                    out = fut.result()
-                except BaseException as exc:  # the worker died or the task was lost
-                    out = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                           "traceback": traceback.format_exc(), "logs": "", "timed_out": False}
-                self._after_attempt(name, out)
-            elif deadline is not None and now >= deadline:
+            if fut not in self.in_flight:  # re-dispatched under a new future by an earlier overrun
+                continue
+            if isinstance(deadline, float) and now >= deadline:
                 del self.in_flight[fut]
                 self.executor.cancel(fut)
+                self._stop_overrun_worker(name)
                 timeout = self.steps[name].setting("timeout")
                 self._after_attempt(name, {
                     "ok": False, "timed_out": True, "logs": "",
                     "error": f"StepTimeoutError: the step ran longer than its timeout of {timeout} s",
                     "traceback": None})
+
+    def _stop_overrun_worker(self, name: str) -> None:
+        """A step outlived its timeout and grace: kill the pool; re-dispatch its siblings."""
+        self.executor.kill()
+        self.executor = None
+        for fut, (other, _, _) in list(self.in_flight.items()):
+            del self.in_flight[fut]
+            rec = self.result.steps[other]
+            rec.attempts -= 1  # not its fault: this attempt does not count
+            rec.logs += f"\n--- restarted: its worker was stopped because step {name!r} overran " \
+                        "its timeout\n"
+            self._dispatch(other)
+
+    def _cancel_all(self) -> None:
+        """Cancel the run: stop running workers, mark every unfinished step CANCELLED."""
+        self.cancelled = True
+        reason = "cancelled: the pipeline run was cancelled"
+        if self.in_flight and self.executor is not None:
+            for fut in list(self.in_flight):
+                self.executor.cancel(fut)
+            self.executor.kill()
+            self.executor = None
+        for fut, (name, _, _) in list(self.in_flight.items()):
+            del self.in_flight[fut]
+            self.result.steps[name].duration_s = time.perf_counter() - self.started[name]
+            self._mark_cancelled(name, reason)
+        self.retry_at.clear()
+        for name in self.order:
+            if self.result.steps[name].status in ("PENDING", "RUNNING"):  # RUNNING: awaiting a retry
+                self._mark_cancelled(name, reason)
+
+    def _mark_cancelled(self, name: str, reason: str) -> None:
+        """End the step's run (a new one for a step that never started) as CANCELLED."""
+        rec = self.result.steps[name]
+        run = self.runs.get(name) if rec.status == "RUNNING" else None
+        if run is None:
+            run = self._step_run(name, "CANCELLED")
+            rec.run_id = run.id
+        run.set_tags({"pipeline.status": "CANCELLED", "pipeline.error": reason})
+        run.end("KILLED")
+        rec.status, rec.error = "CANCELLED", reason
+        self._emit("cancelled", rec)
 
     def _after_attempt(self, name: str, out: dict[str, Any]) -> None:
         rec = self.result.steps[name]
@@ -883,24 +593,7 @@ class _Driver:
             rec = self.result.steps[name]
             if rec.status != "PENDING":
                 continue
-            run = self._step_run(name, "CANCELLED")
-            run.set_tags({"pipeline.error": f"cancelled: upstream step {failed!r} failed"})
-            run.end("KILLED")
-            rec.status, rec.run_id = "CANCELLED", run.id
-            rec.error = f"cancelled: upstream step {failed!r} failed"
-            self._emit("cancelled", rec)
+            self._mark_cancelled(name, f"cancelled: upstream step {failed!r} failed")
 
 
-def step_history(store: Store, name: str, limit: int = 20) -> pd.DataFrame:
-    """Per-step durations and statuses of a pipeline's latest runs (long form, newest first)."""
-    runs = ps.pipeline_runs(store, name, limit=limit)
-    if runs.empty:
-        return pd.DataFrame(columns=["pipeline_run_id", "version", "step", "status", "attempts",
-                                     "duration_s", "start_time"])
-    df = ps.step_rows(store, runs["run_id"].tolist())
-    df = df.merge(runs[["run_id", "version"]].rename(columns={"run_id": "pipeline_run_id"}),
-                  on="pipeline_run_id")
-    df["status"] = [effective_status(st, rs) for st, rs in zip(df["status"], df["run_status"])]
-    df["start_time"] = pd.to_datetime(df["start_time"], unit="ms", utc=True)
-    return df[["pipeline_run_id", "version", "step", "status", "attempts", "duration_s",
-               "start_time"]]
+bind_action("run", run_pipeline)

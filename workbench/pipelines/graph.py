@@ -1,4 +1,4 @@
-"""The pipeline graph, pure: steps, validation, order, layout, diff and YAML.
+"""The pipeline graph, pure: validation, order, layout and YAML over the steps of :mod:`.spec`.
 
 A pipeline is a list of :class:`Step`; a step names a callable (a function
 object, ``"package.module:function"`` or the name of a built-in step in
@@ -18,265 +18,44 @@ Traceback (most recent call last):
 workbench.errors.PipelineValidationError: dependency cycle: a -> b -> a
 """
 
+
 from __future__ import annotations
 
-import copy
-import functools
 import hashlib
-import importlib
-import inspect
 import json
-import marshal
-import re
-import textwrap
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import PipelineValidationError
+from workbench.pipelines.diff import PipelineDiff, diff_specs
+from workbench.pipelines.spec import (
+    _NAME_RE,
+    BUILTIN_MODULE,
+    Step,
+    callable_ref,
+    check_signature,
+    code_hash,
+    normalise_ref,
+    resolve_callable,
+    step,
+)
 
-BUILTIN_MODULE = "workbench.steps"
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")
-_STEP_SETTINGS = ("retries", "backoff", "timeout", "cache")
+__all__ = [
+    "BUILTIN_MODULE", "Pipeline", "PipelineDiff", "Step", "bind_action", "callable_ref",
+    "check_signature", "code_hash", "diff_specs", "find_cycle", "normalise_ref",
+    "resolve_callable", "step",
+]
 
-
-# -- the @step decorator and callables --------------------------------------------------
-def step(func: Callable | None = None, *, retries: int | None = None, backoff: float | None = None,
-         timeout: float | None = None, cache: bool | None = None):
-    """Mark a plain function as a pipeline step, optionally with default settings.
-
-    The function is returned unchanged (it stays callable as before); the
-    settings become the defaults of every :class:`Step` that uses it.
-
-    >>> @step(retries=2)
-    ... def double(x: int) -> int:
-    ...     return 2 * x
-    >>> double(2), double.__wb_step__["retries"]
-    (4, 2)
-    """
-
-    def mark(f: Callable) -> Callable:
-        if not callable(f):
-            raise TypeError(f"@step decorates a function, got {type(f).__name__}")
-        settings = {"retries": retries, "backoff": backoff, "timeout": timeout, "cache": cache}
-        f.__wb_step__ = {k: v for k, v in settings.items() if v is not None}
-        return f
-
-    return mark(func) if func is not None else mark
+#: The store and engine functions behind :meth:`Pipeline.save` and :meth:`Pipeline.run`.
+#: The graph model imports neither (they import it): :mod:`workbench.pipelines.api` and
+#: :mod:`workbench.pipelines.engine` bind them, and importing this module imports the
+#: ``workbench.pipelines`` package (hence both) first.
+_ACTIONS: dict[str, Callable[..., Any]] = {}
 
 
-def callable_ref(func: Callable) -> str:
-    """``"module:qualname"`` of a function (built-in steps keep their module path)."""
-    module = getattr(func, "__module__", None) or "__main__"
-    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
-    return f"{module}:{qualname}"
-
-
-def normalise_ref(ref: str) -> str:
-    """A bare name means a built-in step: ``"clean"`` -> ``"workbench.steps:clean"``."""
-    ref = ref.strip()
-    return ref if ":" in ref else f"{BUILTIN_MODULE}:{ref}"
-
-
-def resolve_callable(ref: str) -> Callable:
-    """Import ``"package.module:function"`` (or a built-in step name); raises ``LookupError``."""
-    ref = normalise_ref(ref)
-    module_name, _, qualname = ref.partition(":")
-    if not module_name or not qualname or "<locals>" in qualname:
-        raise LookupError(f"callable {ref!r} cannot be imported (use 'package.module:function')")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise LookupError(f"unknown callable {ref!r}: cannot import module {module_name!r} ({exc})") from None
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise LookupError(f"unknown callable {ref!r}: module {module_name!r} has no {qualname!r}") from None
-    if not callable(obj):
-        raise LookupError(f"{ref!r} is not callable")
-    return obj
-
-
-@functools.lru_cache(maxsize=4096)
-def code_hash(func: Callable) -> str:
-    """sha256 of a function's source (its bytecode and constants when the source is unavailable)."""
-    target = inspect.unwrap(func)
-    try:
-        text = textwrap.dedent(inspect.getsource(target)).encode()
-    except (OSError, TypeError):
-        code = getattr(target, "__code__", None)
-        if code is None:
-            text = callable_ref(target).encode()
-        else:
-            try:
-                text = marshal.dumps(code)
-            except ValueError:
-                text = code.co_code + repr(code.co_consts).encode()
-    return hashlib.sha256(text).hexdigest()
-
-
-def _jsonable(value: Any, where: str) -> Any:
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError):
-        raise PipelineValidationError(
-            f"{where} must be JSON-serialisable (numbers, strings, lists, dicts), got {value!r}"
-        ) from None
-
-
-# -- Step ---------------------------------------------------------------------------------
-@dataclass
-class Step:
-    """One step: a callable, its params and the steps whose outputs it takes.
-
-    ``inputs`` is a list of step names, passed positionally to the callable's
-    first parameters, or a dict ``{argument: step name}``. ``retries`` (extra
-    attempts after a failure, waiting ``backoff * 2**k`` seconds before the
-    k-th retry), ``timeout`` (seconds per attempt) and ``cache`` (reuse the
-    recorded output when code, params and inputs are unchanged) default to
-    the callable's ``@step`` settings, else 0, 1.0, None and True.
-    """
-
-    name: str
-    func: str | Callable
-    params: dict[str, Any] = field(default_factory=dict)
-    inputs: list[str] | dict[str, str] = field(default_factory=list)
-    retries: int | None = None
-    backoff: float | None = None
-    timeout: float | None = None
-    cache: bool | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.func, str):
-            self.ref = normalise_ref(self.func)
-            self._func: Callable | None = None
-        elif callable(self.func):
-            self._func = self.func
-            self.ref = callable_ref(self.func)
-            if self.ref.startswith(BUILTIN_MODULE + ":"):
-                pass
-        else:
-            raise PipelineValidationError(
-                f"step {self.name!r}: func must be a callable or 'package.module:function', "
-                f"got {type(self.func).__name__}"
-            )
-        self.params = dict(self.params or {})
-        if isinstance(self.inputs, str):
-            self.inputs = [self.inputs]
-        self.inputs = dict(self.inputs) if isinstance(self.inputs, dict) else list(self.inputs or [])
-
-    # -- resolution -------------------------------------------------------------
-    def resolve(self) -> Callable:
-        """The callable (imported from ``ref`` when the step was built from text)."""
-        if self._func is None:
-            self._func = resolve_callable(self.ref)
-        return self._func
-
-    def setting(self, key: str) -> Any:
-        value = getattr(self, key)
-        if value is not None:
-            return value
-        try:
-            defaults = getattr(self.resolve(), "__wb_step__", {}) or {}
-        except LookupError:
-            defaults = {}
-        if defaults.get(key) is not None:
-            return defaults[key]
-        return {"retries": 0, "backoff": 1.0, "timeout": None, "cache": True}[key]
-
-    @property
-    def input_steps(self) -> list[str]:
-        """The names of the steps this step takes outputs from, in argument order."""
-        return list(self.inputs.values()) if isinstance(self.inputs, dict) else list(self.inputs)
-
-    # -- spec ---------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """The step as plain data (what is saved and written to YAML)."""
-        out: dict[str, Any] = {"name": self.name, "callable": self.ref}
-        if self.params:
-            out["params"] = _jsonable(self.params, f"params of step {self.name!r}")
-        if self.inputs:
-            out["inputs"] = dict(self.inputs) if isinstance(self.inputs, dict) else list(self.inputs)
-        for key in _STEP_SETTINGS:
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Step:
-        if not isinstance(data, dict) or "name" not in data:
-            raise PipelineValidationError(f"a step must be a mapping with a 'name', got {data!r}")
-        func = data.get("callable", data.get("func"))
-        if not isinstance(func, str):
-            raise PipelineValidationError(f"step {data['name']!r} needs 'callable: package.module:function'")
-        unknown = set(data) - {"name", "callable", "func", "params", "inputs", *_STEP_SETTINGS}
-        if unknown:
-            raise PipelineValidationError(
-                f"step {data['name']!r} has unknown fields {sorted(unknown)}"
-            )
-        return cls(
-            name=data["name"], func=func, params=dict(data.get("params") or {}),
-            inputs=data.get("inputs") or [],
-            **{k: data[k] for k in _STEP_SETTINGS if data.get(k) is not None},
-        )
-
-    def replace(self, **changes: Any) -> Step:
-        """A copy with some fields changed."""
-        data = {
-            "name": self.name, "func": self._func or self.ref, "params": copy.deepcopy(self.params),
-            "inputs": copy.deepcopy(self.inputs),
-            **{k: getattr(self, k) for k in _STEP_SETTINGS},
-        }
-        data.update(changes)
-        return Step(**data)
-
-
-# -- validation helpers ------------------------------------------------------------------
-def check_signature(step_: Step, func: Callable) -> list[str]:
-    """Problems binding a step's inputs and params to its callable's signature."""
-    problems = []
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):
-        return problems
-    ps = list(sig.parameters.values())
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in ps)
-    var_pos = any(p.kind is p.VAR_POSITIONAL for p in ps)
-    names = [p.name for p in ps if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    positional = [p.name for p in ps if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    taken: list[str] = []
-    if isinstance(step_.inputs, dict):
-        for arg in step_.inputs:
-            if arg not in names and not var_kw:
-                problems.append(
-                    f"step {step_.name!r}: input argument {arg!r} is not a parameter of "
-                    f"{step_.ref} (it accepts: {', '.join(names) or 'nothing'})"
-                )
-            taken.append(arg)
-    else:
-        n = len(step_.inputs)
-        if n > len(positional) and not var_pos:
-            problems.append(
-                f"step {step_.name!r} takes {n} inputs but {step_.ref} has only "
-                f"{len(positional)} positional parameters ({', '.join(positional) or 'none'})"
-            )
-        taken = positional[:n]
-    accepted = [n for n in names if n not in taken]
-    for key in step_.params:
-        if key in taken:
-            problems.append(f"step {step_.name!r}: parameter {key!r} is already given by an input")
-        elif key not in names and not var_kw:
-            problems.append(
-                f"step {step_.name!r}: parameter {key!r} is not accepted by {step_.ref} "
-                f"(it accepts: {', '.join(accepted) or 'no parameters'})"
-            )
-    for p in ps:
-        if (p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                and p.default is p.empty and p.name not in taken and p.name not in step_.params):
-            problems.append(f"step {step_.name!r}: {step_.ref} needs a value for {p.name!r} "
-                            "(an input or a parameter)")
-    return problems
+def bind_action(name: str, func: Callable[..., Any]) -> None:
+    """Bind ``"save"`` or ``"run"`` to the function that does it (called once, at import)."""
+    _ACTIONS[name] = func
 
 
 def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
@@ -586,102 +365,15 @@ class Pipeline:
         """What changes from ``self`` to ``other``."""
         return diff_specs(self.to_spec(), other.to_spec())
 
-    # -- store and engine ---------------------------------------------------------------
+    # -- store and engine (bound by workbench.pipelines.api and .engine) -----------------
     def save(self, store, message: str | None = None) -> int:
         """Validate and save as a new version (unchanged spec: the latest version); returns it."""
-        from workbench.pipelines.api import save_pipeline
-
-        return save_pipeline(store, self, message=message)
+        return _ACTIONS["save"](store, self, message=message)
 
     def run(self, store, **kwargs: Any):
         """Run the pipeline; see :func:`workbench.pipelines.engine.run_pipeline`."""
-        from workbench.pipelines.engine import run_pipeline
+        return _ACTIONS["run"](self, store, **kwargs)
 
-        return run_pipeline(self, store, **kwargs)
-
-
-@dataclass
-class PipelineDiff:
-    """Steps added and removed, changed callables, params and settings, edges added and removed."""
-
-    added: list[str]
-    removed: list[str]
-    changed_callables: dict[str, tuple[str, str]]
-    changed_params: dict[str, dict[str, tuple[Any, Any]]]
-    changed_settings: dict[str, dict[str, tuple[Any, Any]]]
-    edges_added: list[tuple[str, str]]
-    edges_removed: list[tuple[str, str]]
-
-    @property
-    def empty(self) -> bool:
-        return not any([self.added, self.removed, self.changed_callables, self.changed_params,
-                        self.changed_settings, self.edges_added, self.edges_removed])
-
-    def to_frame(self):
-        """One row per change: kind, step, key, old, new."""
-        import pandas as pd
-
-        rows = [("step added", s, None, None, None) for s in self.added]
-        rows += [("step removed", s, None, None, None) for s in self.removed]
-        rows += [("callable changed", s, None, a, b) for s, (a, b) in self.changed_callables.items()]
-        for kind, changes in (("param changed", self.changed_params),
-                              ("setting changed", self.changed_settings)):
-            for s, keys in changes.items():
-                rows += [(kind, s, k, a, b) for k, (a, b) in keys.items()]
-        rows += [("edge added", b, a, None, None) for a, b in self.edges_added]
-        rows += [("edge removed", b, a, None, None) for a, b in self.edges_removed]
-        return pd.DataFrame(rows, columns=["change", "step", "key", "old", "new"])
-
-    def __str__(self) -> str:
-        if self.empty:
-            return "no changes"
-        lines = [f"+ step {s}" for s in self.added] + [f"- step {s}" for s in self.removed]
-        lines += [f"~ {s}: callable {a} -> {b}" for s, (a, b) in self.changed_callables.items()]
-        for s, keys in {**self.changed_params}.items():
-            lines += [f"~ {s}.params.{k}: {a!r} -> {b!r}" for k, (a, b) in keys.items()]
-        for s, keys in self.changed_settings.items():
-            lines += [f"~ {s}.{k}: {a!r} -> {b!r}" for k, (a, b) in keys.items()]
-        lines += [f"+ edge {a} -> {b}" for a, b in self.edges_added]
-        lines += [f"- edge {a} -> {b}" for a, b in self.edges_removed]
-        return "\n".join(lines)
-
-
-_MISSING = "<absent>"
-
-
-def diff_specs(old: dict[str, Any], new: dict[str, Any]) -> PipelineDiff:
-    """Diff two pipeline specs (as :meth:`Pipeline.to_spec` returns them)."""
-    a = {s["name"]: s for s in old["steps"]}
-    b = {s["name"]: s for s in new["steps"]}
-    changed_callables, changed_params, changed_settings = {}, {}, {}
-    for name in a.keys() & b.keys():
-        sa, sb = a[name], b[name]
-        if sa["callable"] != sb["callable"]:
-            changed_callables[name] = (sa["callable"], sb["callable"])
-        pa_, pb = sa.get("params", {}), sb.get("params", {})
-        keys = {k: (pa_.get(k, _MISSING), pb.get(k, _MISSING)) for k in pa_.keys() | pb.keys()
-                if pa_.get(k, _MISSING) != pb.get(k, _MISSING)}
-        if keys:
-            changed_params[name] = dict(sorted(keys.items()))
-        sets = {k: (sa.get(k), sb.get(k)) for k in _STEP_SETTINGS if sa.get(k) != sb.get(k)}
-        if sets:
-            changed_settings[name] = sets
-
-    def edges(spec_steps: dict[str, dict]) -> list[tuple[str, str]]:
-        out = []
-        for name, s in spec_steps.items():
-            inputs = s.get("inputs") or []
-            for src in (inputs.values() if isinstance(inputs, dict) else inputs):
-                out.append((src, name))
-        return out
-
-    ea, eb = edges(a), edges(b)
-    return PipelineDiff(
-        added=[n for n in b if n not in a],
-        removed=[n for n in a if n not in b],
-        changed_callables=dict(sorted(changed_callables.items())),
-        changed_params=dict(sorted(changed_params.items())),
-        changed_settings=dict(sorted(changed_settings.items())),
-        edges_added=[e for e in eb if e not in ea],
-        edges_removed=[e for e in ea if e not in eb],
-    )
+    def start(self, store, **kwargs: Any):
+        """Run in the background, cancellable; see :func:`workbench.pipelines.handle.start_pipeline`."""
+        return _ACTIONS["start"](self, store, **kwargs)

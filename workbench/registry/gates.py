@@ -3,7 +3,7 @@
 A gate rule is one of:
 
 - a **filter expression** over the version's run, in the run-search language
-  (:mod:`workbench.tracking.filters`) restricted to ``metrics``, ``params``
+  (:mod:`workbench.query`) restricted to ``metrics``, ``params``
   and ``tags``: ``metrics.auc >= 0.85 and metrics.log_loss < 0.4``. It is
   evaluated here in Python: a missing key makes a comparison false (and
   ``IS NULL`` true). ``tags`` are the version's tags over its run's tags.
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.errors import InvalidInputError
-from workbench.tracking.filters import And, Comparison, Node, Not, Or, parse_filter
+from workbench.query import And, Comparison, Node, Not, Or, parse_filter
 
 SIGNATURE_RULE = "signature matches production"
 CARD_RULE = "model card complete"

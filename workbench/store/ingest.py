@@ -1,10 +1,13 @@
 """Ingesting spool files into the database, and finding runs whose process died.
 
 Runs in whichever process holds the database. All waiting spool files are
-applied in one transaction together with their names in ``spool_ingested``;
-files are deleted only after the commit, so a crash at any point either
-leaves them to be ingested again or skips them as already ingested. Nothing
-is applied twice and nothing is lost.
+applied in one transaction together with their names in ``spool_ingested``.
+A file is deleted only when a *later* open sees its name recorded (so its
+commit is known to be in the file); a crash at any point, or a commit that
+was lost, either leaves it to be ingested again or skips it as already
+ingested. Nothing is applied twice and nothing is lost. Each file is read and
+validated in full before it joins a batch; a damaged one is quarantined in
+``spool/corrupt/`` with a warning and never blocks the others.
 
 >>> import duckdb, tempfile
 >>> from workbench.store.schema import migrate
@@ -65,25 +68,35 @@ RUN_COLUMNS = [
 _UPDATE_FIELDS = ("status", "end_time", "run_name", "description", "last_heartbeat")
 
 
-def ingest_pending(con: duckdb.DuckDBPyConnection, spool_dir: str | os.PathLike) -> int:
-    """Apply every complete spool file waiting in ``spool_dir``; returns how many."""
+def ingest_pending(
+    con: duckdb.DuckDBPyConnection,
+    spool_dir: str | os.PathLike,
+    unconfirmed: set[str] | None = None,
+) -> int:
+    """Apply every complete spool file waiting in ``spool_dir``; returns how many.
+
+    ``unconfirmed`` holds the names of the files that *this connection*
+    committed (the caller keeps one set per open connection and adds to it);
+    those are kept on disk until a later open sees their names recorded.
+    """
+    unconfirmed = set() if unconfirmed is None else unconfirmed
+    files = spool_files(spool_dir)
     total = 0
-    while True:
-        files = spool_files(spool_dir)
-        if not files:
-            return total
+    while files:
         batch, points = [], 0
         for path in files[:_MAX_FILES_PER_TRANSACTION]:
             batch.append(path)
             points += max(0, path.stat().st_size // 40) if path.exists() else 0
             if points > _MAX_POINTS_PER_TRANSACTION:
                 break
-        total += _ingest_batch(con, batch, Path(spool_dir))
-        if len(batch) == len(files):
-            return total
+        total += _ingest_batch(con, batch, Path(spool_dir), unconfirmed)
+        files = files[len(batch):]
+    return total
 
 
-def _ingest_batch(con: duckdb.DuckDBPyConnection, files: list[Path], spool_dir: Path) -> int:
+def _ingest_batch(
+    con: duckdb.DuckDBPyConnection, files: list[Path], spool_dir: Path, unconfirmed: set[str]
+) -> int:
     names = [p.name for p in files]
     done = {
         row[0]
@@ -91,46 +104,65 @@ def _ingest_batch(con: duckdb.DuckDBPyConnection, files: list[Path], spool_dir: 
             "SELECT file_name FROM spool_ingested WHERE list_contains(?, file_name)", [names]
         ).fetchall()
     }
-    records: list[dict[str, Any]] = []
-    tables: list[pa.Table] = []
-    fresh: list[Path] = []
+    # Two-phase deletion: a file is deleted only once an open that began after
+    # its committing connection closed sees its name, i.e. once its commit is
+    # known to be in the file. Until then a lost commit is simply re-ingested.
+    confirmed = [p for p in files if p.name in done and p.name not in unconfirmed]
+    for path in confirmed:
+        path.unlink(missing_ok=True)
+    valid: list[tuple[Path, list[dict[str, Any]], pa.Table]] = []
     for path in files:
         if path.name in done:
             continue
         try:
-            recs, table = read_spool_file(path)
+            recs, table = read_spool_file(path, validate=True)
         except FileNotFoundError:
             continue
         except Exception as exc:
             _quarantine(path, spool_dir, exc)
             continue
-        records.extend(recs)
-        if table.num_rows:
-            tables.append(table)
-        fresh.append(path)
-    if fresh:
-        con.execute("BEGIN TRANSACTION")
+        valid.append((path, recs, table))
+    if valid:
         try:
-            apply_records(con, records, tables)
-            con.execute(
-                "INSERT OR IGNORE INTO spool_ingested SELECT unnest(?), ?",
-                [[p.name for p in fresh], now_ms()],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    for path in files:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-    # A name is only needed while its file might still exist (a crash between
-    # the commit and the unlink above); the files of this batch are gone, so
-    # keep the table to the names of files still in the folder.
-    remaining = [p.name for p in spool_files(spool_dir)]
-    con.execute("DELETE FROM spool_ingested WHERE NOT list_contains(?, file_name)", [remaining])
-    return len(fresh)
+            _commit(con, valid)
+        except Exception as batch_error:
+            # One file the checks let through still failed: apply the files one
+            # at a time so that it alone is quarantined and the others go in.
+            applied = []
+            for item in valid:
+                try:
+                    _commit(con, [item])
+                    applied.append(item)
+                except Exception as exc:
+                    _quarantine(item[0], spool_dir, exc)
+            if not applied:
+                raise batch_error
+            valid = applied
+        unconfirmed.update(path.name for path, _, _ in valid)
+    if confirmed:
+        # A name is only needed while its file might still exist.
+        remaining = [p.name for p in spool_files(spool_dir)]
+        con.execute("DELETE FROM spool_ingested WHERE NOT list_contains(?, file_name)", [remaining])
+    return len(valid)
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection, items: list[tuple[Path, list[dict[str, Any]], pa.Table]]
+) -> None:
+    """Apply spool files and record their names, in one transaction."""
+    records = [r for _, recs, _ in items for r in recs]
+    tables = [t for _, _, t in items if t.num_rows]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        apply_records(con, records, tables)
+        con.execute(
+            "INSERT OR IGNORE INTO spool_ingested SELECT unnest(?), ?",
+            [[p.name for p, _, _ in items], now_ms()],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _quarantine(path: Path, spool_dir: Path, exc: Exception) -> None:
@@ -157,7 +189,7 @@ def apply_records(
             con.unregister(name)
 
 
-_VIEWS = ("env", "starts", "upd", "prm", "tg", "pts", "art", "ds", "rd")
+_VIEWS = ("env", "starts", "upd", "prm", "tg", "pts", "agg", "art", "ds", "rd")
 
 
 def _apply(con, records, tables) -> None:
@@ -272,8 +304,11 @@ def _apply_params(con, rows) -> None:
         }
     )
     con.register("prm", prm)
+    # No index keeps (run_id, key) unique (schema v3): an anti-join does, and
+    # the first value wins.
     con.execute(
-        "INSERT OR IGNORE INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm"
+        """INSERT INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm
+           WHERE NOT EXISTS (SELECT 1 FROM params p WHERE p.run_id = prm.run_id AND p.key = prm.key)"""
     )
 
 
@@ -308,28 +343,36 @@ def _apply_metrics(con, tables: list[pa.Table]) -> None:
     con.execute(
         "INSERT INTO metrics SELECT run_id, key, step, ts, value FROM pts ORDER BY run_id, key, step"
     )
+    agg = con.sql(
+        """SELECT run_id, key,
+                  max(step) AS step,
+                  arg_max(ts, struct_pack(s := step, t := ts)) AS ts,
+                  arg_max(value, struct_pack(s := step, t := ts)) AS value,
+                  min(value) FILTER (WHERE NOT isnan(value)) AS min_value,
+                  max(value) FILTER (WHERE NOT isnan(value)) AS max_value,
+                  count(*) AS n_points
+           FROM pts GROUP BY run_id, key"""
+    ).to_arrow_table()
+    con.register("agg", agg)
+    # An update of the keys already there, then an insert of the new ones
+    # (no index on latest_metrics since schema v3, so no ON CONFLICT).
     con.execute(
-        """INSERT INTO latest_metrics AS cur
-               (run_id, key, step, ts, value, min_value, max_value, n_points)
-           SELECT run_id, key,
-                  max(step),
-                  arg_max(ts, struct_pack(s := step, t := ts)),
-                  arg_max(value, struct_pack(s := step, t := ts)),
-                  min(value) FILTER (WHERE NOT isnan(value)),
-                  max(value) FILTER (WHERE NOT isnan(value)),
-                  count(*)
-           FROM pts GROUP BY run_id, key
-           ON CONFLICT (run_id, key) DO UPDATE SET
-             value = CASE WHEN excluded.step > cur.step
-                           OR (excluded.step = cur.step AND excluded.ts >= cur.ts)
-                          THEN excluded.value ELSE cur.value END,
-             ts = CASE WHEN excluded.step > cur.step
-                        OR (excluded.step = cur.step AND excluded.ts >= cur.ts)
-                       THEN excluded.ts ELSE cur.ts END,
-             step = greatest(excluded.step, cur.step),
-             min_value = least(excluded.min_value, cur.min_value),
-             max_value = greatest(excluded.max_value, cur.max_value),
-             n_points = cur.n_points + excluded.n_points"""
+        """UPDATE latest_metrics AS cur SET
+             value = CASE WHEN agg.step > cur.step OR (agg.step = cur.step AND agg.ts >= cur.ts)
+                          THEN agg.value ELSE cur.value END,
+             ts = CASE WHEN agg.step > cur.step OR (agg.step = cur.step AND agg.ts >= cur.ts)
+                       THEN agg.ts ELSE cur.ts END,
+             step = greatest(agg.step, cur.step),
+             min_value = least(agg.min_value, cur.min_value),
+             max_value = greatest(agg.max_value, cur.max_value),
+             n_points = cur.n_points + agg.n_points
+           FROM agg WHERE cur.run_id = agg.run_id AND cur.key = agg.key"""
+    )
+    con.execute(
+        """INSERT INTO latest_metrics
+           SELECT run_id, key, step, ts, value, min_value, max_value, n_points FROM agg
+           WHERE NOT EXISTS (SELECT 1 FROM latest_metrics lm
+                             WHERE lm.run_id = agg.run_id AND lm.key = agg.key)"""
     )
 
 

@@ -252,13 +252,41 @@ def pipeline_runs(store, name: str, limit: int = 50) -> pd.DataFrame:
     """The latest runs of a pipeline, newest first: run_id, version, status, times, settings."""
     with store.connection() as con:
         df = con.execute(
-            """SELECT pr.run_id, pr.version, r.status, r.start_time, r.end_time,
-                      (r.end_time - r.start_time) / 1000.0 AS duration_s,
+            # a cancelled run ends KILLED (the tracking status) with tag pipeline.status CANCELLED
+            """SELECT pr.run_id, pr.version,
+                      CASE WHEN t.value = 'CANCELLED' THEN 'CANCELLED' ELSE r.status END AS status,
+                      r.start_time, r.end_time, (r.end_time - r.start_time) / 1000.0 AS duration_s,
                       pr.backend, pr.n_jobs, pr.from_step, pr.force
                FROM pipeline_runs pr LEFT JOIN runs r USING (run_id)
+               LEFT JOIN tags t ON t.run_id = pr.run_id AND t.key = 'pipeline.status'
                WHERE pr.name = ? ORDER BY pr.created_at DESC LIMIT ?""",
             [name, int(limit)],
         ).df()
     for col in ("start_time", "end_time"):
         df[col] = _ms_to_dt(df[col])
     return df
+
+
+_STAMP_SQL = """
+WITH latest AS (
+    SELECT run_id FROM pipeline_runs WHERE name = ? ORDER BY created_at DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM pipelines) AS n_pipelines,
+       (SELECT coalesce(sum(latest_version), 0) FROM pipelines) AS n_versions,
+       (SELECT count(*) FROM pipeline_runs) AS n_runs,
+       (SELECT run_id FROM latest) AS latest_run,
+       (SELECT status FROM runs WHERE run_id = (SELECT run_id FROM latest)) AS latest_status,
+       (SELECT count(*) FROM runs WHERE parent_run_id = (SELECT run_id FROM latest)) AS n_steps,
+       (SELECT count(end_time) FROM runs WHERE parent_run_id = (SELECT run_id FROM latest))
+           AS n_ended
+"""
+
+
+def change_stamp(store, name: str | None) -> tuple:
+    """A few numbers that change whenever pipelines, versions or the latest run of ``name`` do.
+
+    One small query (what a page polls to notice another process's changes).
+    """
+    with store.connection() as con:
+        row = con.execute(_STAMP_SQL, [name or ""]).fetchone()
+    return tuple(row)

@@ -123,6 +123,30 @@ MIGRATIONS: list[list[str]] = [
                  FROM metrics GROUP BY run_id, key) AS agg
            WHERE lm.run_id = agg.run_id AND lm.key = agg.key""",
     ],
+    # v3: no primary-key indexes on params, tags and latest_metrics. Their ART
+    # indexes, built one ingest at a time, were ~80% of a 100,000-run store's
+    # file (134 MB -> see benchmarks/RESULTS.md) and no query uses them: search
+    # joins by hash, and the ingest keeps (run_id, key) unique itself with
+    # anti-joins inside its transaction, under the store's lock.
+    [
+        *(
+            statement
+            for table, columns in (
+                ("params", "run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, value VARCHAR, "
+                           "value_num DOUBLE"),
+                ("tags", "run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, value VARCHAR"),
+                ("latest_metrics", "run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, "
+                                   "step BIGINT NOT NULL, ts BIGINT NOT NULL, value DOUBLE, "
+                                   "min_value DOUBLE, max_value DOUBLE, n_points BIGINT"),
+            )
+            for statement in (
+                f"CREATE TABLE {table}_v3 ({columns})",
+                f"INSERT INTO {table}_v3 SELECT * FROM {table} ORDER BY run_id, key",
+                f"DROP TABLE {table}",
+                f"ALTER TABLE {table}_v3 RENAME TO {table}",
+            )
+        )
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,7 +35,7 @@ The filter does not exclude deleted runs or restrict the experiment: the
 caller adds those conditions. Parameters of the ``WHERE`` part come before
 those of the ``ORDER BY`` part, as the ``?`` appear in that order in the text.
 
->>> from workbench.tracking.filters import parse_filter, parse_order_by
+>>> from workbench.query import parse_filter, parse_order_by
 >>> sql, params = compile_filter(parse_filter("params.model = 'rf'"))
 >>> sql
 'r.run_id IN (SELECT run_id FROM params WHERE key = ? AND value = ?)'
@@ -48,7 +48,7 @@ those of the ``ORDER BY`` part, as the ``?`` appear in that order in the text.
 from __future__ import annotations
 
 from workbench.errors import InvalidInputError
-from workbench.tracking.filters import And, Comparison, Node, Not, Or, OrderKey
+from workbench.query import And, Comparison, Node, Not, Or, OrderKey
 
 __all__ = ["ATTRIBUTE_COLUMNS", "DATASET_COLUMNS", "compile_filter", "compile_order_by"]
 
@@ -95,7 +95,7 @@ def compile_filter(node: Node | None) -> tuple[str, list]:
     ``None`` (no filter) compiles to ``"TRUE"``. Use it as
     ``SELECT ... FROM runs r WHERE <sql>``.
 
-    >>> from workbench.tracking.filters import parse_filter
+    >>> from workbench.query import parse_filter
     >>> compile_filter(None)
     ('TRUE', [])
     >>> compile_filter(parse_filter("metrics.auc > 0.9 or attributes.status = 'FAILED'"))
@@ -116,7 +116,7 @@ def compile_order_by(keys: list[OrderKey]) -> tuple[str, list]:
     always ends with ``r.start_time DESC, r.run_id`` so that the order is total.
     Params sort by their numeric value first, then by their text.
 
-    >>> from workbench.tracking.filters import parse_order_by
+    >>> from workbench.query import parse_order_by
     >>> compile_order_by(parse_order_by("metrics.auc DESC"))
     ('(SELECT CASE WHEN isnan(value) THEN NULL ELSE value END FROM latest_metrics \
 WHERE run_id = r.run_id AND key = ?) DESC NULLS LAST, r.start_time DESC, r.run_id', ['auc'])

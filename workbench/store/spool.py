@@ -71,13 +71,34 @@ def spool_files(spool_dir: str | os.PathLike) -> list[Path]:
     ]
 
 
-def read_spool_file(path: str | os.PathLike) -> tuple[list[dict[str, Any]], pa.Table]:
-    """The records and metric points of one spool file."""
+def read_spool_file(
+    path: str | os.PathLike, validate: bool = False
+) -> tuple[list[dict[str, Any]], pa.Table]:
+    """The records and metric points of one spool file.
+
+    ``validate=True`` reads the whole file and checks it before anything uses
+    it: the column types, every offset and every string's UTF-8 (a file whose
+    footer is intact but whose body is damaged passes a plain read and would
+    only fail, or worse, inside the ingest), and that the records are a JSON
+    list of objects. It raises ``ValueError`` naming what is wrong.
+    """
     with pa.memory_map(str(path), "r") as source:
         table = pa.ipc.open_file(source).read_all()
     meta = table.schema.metadata or {}
     records = json.loads(meta.get(_RECORDS_META_KEY, b"[]"))
-    return records, table.replace_schema_metadata(None)
+    table = table.replace_schema_metadata(None)
+    if validate:
+        if not table.schema.equals(METRIC_SCHEMA):
+            raise ValueError(f"unexpected columns {table.schema} (expected {METRIC_SCHEMA})")
+        try:
+            table.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"damaged metric columns: {exc}") from exc
+        if not isinstance(records, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("kind"), str) for r in records
+        ):
+            raise ValueError("the records are not a list of objects with a 'kind'")
+    return records, table
 
 
 class SpoolWriter:
@@ -239,10 +260,13 @@ class SpoolWriter:
         )
         self._thread.start()
 
-    def close(self) -> None:
-        """Flush and stop the background thread."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the background thread (waiting for its round in progress), then flush."""
         self._closed = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
         self.flush()
 
     def after_fork_in_child(self) -> None:
@@ -266,6 +290,8 @@ def _flush_loop(ref: weakref.ref, wake: threading.Event) -> None:
         interval = writer.flush_interval
         try:
             writer.flush()
+            if writer._closed:
+                return
             if writer.on_idle is not None and time.monotonic() - writer._last_idle > writer.idle_every:
                 writer._last_idle = time.monotonic()
                 writer.on_idle()

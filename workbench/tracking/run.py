@@ -30,11 +30,11 @@ import pyarrow as pa
 
 from workbench.errors import InvalidInputError, MetricValueError, ParamConflictError, RunStateError
 from workbench.store.artifacts import check_logical_path
+from workbench.store.keys import check_key, check_metric_value, check_step
 from workbench.store.spool import METRIC_SCHEMA, now_ms
 from workbench.store.store import RUN_STATUSES, Store
 from workbench.tracking.datasets import check_role, dataset_to_parquet_bytes, describe_dataset
 from workbench.tracking.environment import capture_environment, git_state_for_source, source_file
-from workbench.tracking.validation import check_key, check_metric_value, check_step
 
 _PROCESS: dict[str, Any] = {}
 _ENV_SENT: set[tuple[str, str]] = set()  # (store path, env id) already spooled by this process

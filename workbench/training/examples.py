@@ -65,7 +65,7 @@ def churn_split(seed: int = 0):
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    from workbench.demo import load_sample
+    from workbench.samples import load_sample
 
     df = load_sample("churn")
     y = df["churned"].to_numpy()

@@ -8,6 +8,11 @@ every view can be bookmarked and reloaded::
     /?page=runs&experiment=churn&filter=metrics.auc+%3E+0.8
     /?page=run&run=<run id>
     /?page=compare&runs=<id>,<id>,<id>
+    /?page=monitoring&report=<id>            (also current=..., reference=... for a new report)
+    /?page=abtests&experiment=<A/B experiment>
+    /?page=deployments
+
+``experiment`` is the Runs page's or the A/B page's, whichever page is open.
 """
 
 from __future__ import annotations
@@ -15,17 +20,17 @@ from __future__ import annotations
 import html
 import os
 import secrets
+import signal
 import socket
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import panel as pn
 import param
 
 from workbench.store.store import Store
-from workbench.ui.echart import EChart
-from workbench.ui.widgets import error_message
+from workbench.ui.components.echart import EChart
+from workbench.ui.components.format import error_message
 
 #: page key -> label in the navigation, in order.
 PAGES: dict[str, str] = {
@@ -39,15 +44,12 @@ PAGES: dict[str, str] = {
     "registry": "Registry",
     "monitoring": "Monitoring",
     "abtests": "Experiments / A-B",
+    "deployments": "Deployments",
 }
 
-#: Lifecycle parts built by later issues: what their page says until then.
-_LATER: dict[str, str] = {
-    "monitoring": "Drift reports and prediction logs of served models",
-    "abtests": "A/B tests and their statistics",
-}
-
-_URL_PARAMS = ("page", "experiment", "filter", "run", "runs")
+_URL_PARAMS = (
+    "page", "experiment", "filter", "run", "runs", "report", "current", "reference", "children",
+)
 
 
 class AppState(param.Parameterized):
@@ -58,6 +60,12 @@ class AppState(param.Parameterized):
     filter = param.String(default="", doc="filter of the Runs page")
     run = param.String(default="", doc="run shown on the Run detail page")
     runs = param.String(default="", doc="comma-separated run ids: the selection / Compare")
+    report = param.String(default="", doc="drift report shown on the Monitoring page ('' = newest)")
+    children = param.String(default="", doc="child runs on the Runs page: 'flat' ('' = nested)")
+    current = param.String(default="", doc="Monitoring's new-report current data, e.g. "
+                           "'predictions:churn-api@24h' (a deployment's prediction log)")
+    reference = param.String(default="", doc="Monitoring's new-report reference, e.g. "
+                             "'model:churn:3' (that version's training data)")
 
     @property
     def run_ids(self) -> list[str]:
@@ -97,6 +105,14 @@ class WorkbenchApp(pn.viewable.Viewer):
         self.state.param.update(runs=",".join(run_ids), page="compare")
 
     def _on_page(self, event: Any) -> None:
+        # ``experiment`` in the URL is the Runs page's tracking experiment, or the A/B page's
+        # experiment: on a page change it takes the value of the page now shown (never the other's)
+        owner = {"abtests": "abtests", "runs": "runs"}.get(event.new)
+        view = self._pages.get(owner) if owner else None
+        if view is not None and hasattr(view, "model"):
+            self.state.experiment = view.model.experiment or ""
+        elif owner == "runs" and event.old == "abtests":
+            self.state.experiment = ""
         self.nav.value = event.new
         self._show(event.new)
 
@@ -110,6 +126,12 @@ class WorkbenchApp(pn.viewable.Viewer):
             self._show("compare")
 
     def _on_experiment(self, event: Any) -> None:
+        if self.state.page == "abtests":  # ?page=abtests&experiment=<A/B experiment>
+            ab_view = self._pages.get("abtests")
+            if ab_view is not None and hasattr(ab_view, "model") and event.new and \
+                    ab_view.model.experiment != event.new:
+                ab_view.model.experiment = event.new
+            return
         table = self._pages.get("runs")
         if table is not None and hasattr(table, "model") and table.model.experiment != event.new:
             table.model.experiment = event.new
@@ -145,31 +167,32 @@ class WorkbenchApp(pn.viewable.Viewer):
                 self._compare_for = key
             return self._pages["compare"]
         if page not in self._pages:
-            builder: Callable[[], Any] = getattr(self, f"_build_{page}", None) or (
-                lambda: self._build_later(page)
-            )
+            builder: Callable[[], Any] = getattr(self, f"_build_{page}")  # one per page of PAGES
             self._pages[page] = builder()
         return self._pages[page]
 
     # -- pages -------------------------------------------------------------------
     def _build_runs(self) -> Any:
-        from workbench.ui.runs_table import RunTable
+        from workbench.ui.runs.table import RunTable
 
         st = self.state
         table = RunTable(
             self.store, on_open=self.open_run, on_compare=self.compare,
             experiment=st.experiment, filter=st.filter, selected=st.run_ids,
+            child_runs="flat" if st.children == "flat" else "nested",
         )
         m = table.model
         if st.experiment != m.experiment:
             st.experiment = m.experiment
         m.param.watch(lambda e: setattr(st, "experiment", e.new), "experiment")
         m.param.watch(lambda e: setattr(st, "filter", e.new), "filter")
+        m.param.watch(lambda e: setattr(st, "children", "" if e.new == "nested" else e.new),
+                      "child_runs")
         m.param.watch(lambda e: setattr(st, "runs", ",".join(e.new)), "selected")
         return table
 
     def _build_run(self) -> Any:
-        from workbench.ui.run_detail import RunDetail
+        from workbench.ui.runs.detail import RunDetail
 
         return RunDetail(self.store, run_id=self.state.run, on_open=self.open_run)
 
@@ -180,7 +203,7 @@ class WorkbenchApp(pn.viewable.Viewer):
                 "Select between 2 and 50 runs in the Runs table and click Compare.",
                 alert_type="info", sizing_mode="stretch_width",
             )
-        from workbench.ui.compare import RunComparison  # built in parallel; imported lazily
+        from workbench.ui.compare.view import RunComparison  # built in parallel; imported lazily
 
         return RunComparison(self.store, run_ids=ids)
 
@@ -213,40 +236,57 @@ class WorkbenchApp(pn.viewable.Viewer):
     # The lifecycle screens share one contract: ``View(store, on_open=..., on_compare=...)``,
     # a Viewer that opens a run or compares runs through the app's navigation.
     def _build_pipelines(self) -> Any:
-        from workbench.ui.pipelines import PipelineEditor
+        from workbench.ui.pipelines.view import PipelineEditor
 
         return PipelineEditor(self.store, on_open=self.open_run, on_compare=self.compare)
 
     def _build_training(self) -> Any:
-        from workbench.ui.training import TrainingView
+        from workbench.ui.training.view import TrainingView
 
         return TrainingView(self.store, on_open=self.open_run, on_compare=self.compare)
 
     def _build_registry(self) -> Any:
-        from workbench.ui.registry import RegistryView
+        from workbench.ui.registry.view import RegistryView
 
-        return RegistryView(self.store, on_open=self.open_run, on_compare=self.compare)
+        # signed in (``--basic-auth``): the registry acts as that login and only as it
+        signed_in = pn.state.user or None
+        return RegistryView(self.store, user=signed_in, authenticated=signed_in is not None,
+                            on_open=self.open_run, on_compare=self.compare)
 
-    def _build_later(self, page: str) -> Any:
-        info = self.store.info()
-        counts = pd.DataFrame(
-            {"table": [k for k in ("experiments", "runs", "params", "metrics", "tags", "artifacts",
-                                   "datasets")],
-             "rows": [info.get(k) for k in ("experiments", "runs", "params", "metrics", "tags",
-                                            "artifacts", "datasets")]}
-        )
-        return pn.Column(
-            pn.pane.Alert(
-                f"**{PAGES[page]}** — {_LATER[page]} — are not tracked by this version of the "
-                "workbench yet, so this store holds nothing to show here. Runs, their metrics, "
-                "artifacts and datasets are on the Runs, Experiments and Datasets pages.",
-                alert_type="info", sizing_mode="stretch_width",
-            ),
-            pn.pane.Markdown(f"#### What the store holds\n`{info['path']}` (schema "
-                             f"v{info['schema_version']})"),
-            pn.widgets.Tabulator(counts, disabled=True, show_index=False, width=300),
-            sizing_mode="stretch_width",
-        )
+    def _build_monitoring(self) -> Any:
+        from workbench.ui.monitoring.view import MonitoringView
+
+        view = MonitoringView(self.store, report_id=self.state.report)
+        m, st = view.model, self.state
+        m.param.watch(lambda e: setattr(st, "report", e.new), "report_id")
+        st.param.watch(lambda e: e.new and e.new != m.report_id and m.open_report(e.new), "report")
+        view.preset(current=st.current, reference=st.reference)
+        st.param.watch(lambda *e: view.preset(current=st.current, reference=st.reference),
+                       ["current", "reference"])
+        if m.report_id and st.report != m.report_id:
+            st.report = m.report_id
+        return view
+
+    def _build_abtests(self) -> Any:
+        from workbench.ui.abtests.view import ABTestView
+
+        st = self.state
+        view = ABTestView(self.store, experiment=st.experiment)
+        m = view.model
+        if st.page == "abtests" and m.experiment and st.experiment != m.experiment:
+            st.experiment = m.experiment
+
+        def to_url(event: Any) -> None:
+            if st.page == "abtests":
+                st.experiment = event.new
+
+        m.param.watch(to_url, "experiment")
+        return view
+
+    def _build_deployments(self) -> Any:
+        from workbench.ui.deployments.view import DeploymentsView
+
+        return DeploymentsView(self.store)
 
 
 _HV_LOADED = False
@@ -261,6 +301,27 @@ def _load_holoviews() -> None:
         _HV_LOADED = True
 
 
+def _without_mathjax() -> None:
+    """Panel sends Bokeh's MathJax bundle (1.8 MB of JavaScript to parse) to any page with an HTML
+    pane, in case it holds TeX, and its WebGL bundle to every page; no workbench page renders TeX
+    or draws with WebGL, so the app's pages go without both (~1.2 s sooner on this machine)."""
+    import panel.io.resources as resources
+    import panel.io.server as server
+
+    resources._panel_use_mathjax = lambda roots: False
+    bundle = resources.bundle_resources
+
+    def without_gl(roots: Any, res: Any, *args: Any, **kwargs: Any) -> Any:
+        # nor WebGL (no plot here asks for output_backend="webgl")
+        if res is not None and "bokeh-gl" in getattr(res, "components", ()):
+            res = res.clone()
+            res.components.remove("bokeh-gl")
+        return bundle(roots, res, *args, **kwargs)
+
+    if getattr(server.bundle_resources, "__name__", "") != "without_gl":
+        server.bundle_resources = without_gl
+
+
 def create_app(store: Store | str | os.PathLike | None = None, sync_url: bool = True):
     """Build the app for one session: a ``BootstrapTemplate`` (offline) with every page.
 
@@ -268,6 +329,7 @@ def create_app(store: Store | str | os.PathLike | None = None, sync_url: bool = 
     """
     pn.extension("tabulator", design="bootstrap")
     _load_holoviews()
+    _without_mathjax()
     if not isinstance(store, Store):
         store = Store(store)
     state = AppState()
@@ -325,14 +387,47 @@ def serve(
         cookie_secret = secrets.token_hex(32)
     origins = [f"{h}:{port}" for h in sorted(hosts) if h not in ("0.0.0.0", "::")]
     print(f"workbench: serving {store.path} on http://{'localhost' if local else address}:{port}/")
-    pn.serve(
-        lambda: create_app(store),
-        port=port,
-        address=address,
-        show=show,
-        title="workbench",
-        websocket_origin=origins,
-        basic_auth=basic_auth,
-        cookie_secret=cookie_secret,
-        **kwargs,
-    )
+    previous = _stop_on_sigterm()
+    try:
+        pn.serve(
+            lambda: create_app(store),
+            port=port,
+            address=address,
+            show=show,
+            title="workbench",
+            websocket_origin=origins,
+            basic_auth=basic_auth,
+            cookie_secret=cookie_secret,
+            **kwargs,
+        )
+    finally:
+        stop_workers()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops the server as Ctrl-C does (Panel's SIGINT handler), so cleanup runs."""
+    def on_term(signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler) and handler is not on_term:
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        return None
+
+
+def stop_workers() -> None:
+    """Stop what the app started: running sweeps (KILLED), their workers, pipeline workers."""
+    from workbench.pipelines.backends import shutdown_workers as stop_pipeline_workers
+    from workbench.training.sweep import stop_all
+
+    try:
+        stop_all()
+    finally:
+        stop_pipeline_workers()
+

@@ -1,0 +1,21 @@
+"""The Pipelines editor: its view-model (``model``, with ``fields`` and ``running``) and its view
+(``view``, with the ``graph`` panel).
+
+``wb.ui.pipelines.PipelineEditor(store)`` works as before the screen became a folder: the
+classes are imported lazily, so importing the view-model never imports Panel.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {'PipelineEditor': 'view', 'PipelineEditorModel': 'model'}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
