@@ -12,6 +12,7 @@ import pytest
 
 import workbench as wb
 from workbench.errors import InvalidInputError
+from workbench.pipelines.api import list_pipelines
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +156,17 @@ def test_timeouts_a_backend_cannot_enforce_are_refused(store):
     thread.join(30)
     assert "outside the main thread" in str(box["error"])
     assert store.count_runs() == 0  # refused before anything was written
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"n_jobs": 0}, InvalidInputError, "n_jobs must be a positive int"),
+    ({"backend": "spark"}, InvalidInputError, "backend must be one of"),
+    ({"from_step": "nope"}, InvalidInputError, "from_step 'nope' is not a step"),
+    ({"backend": "sequential"}, InvalidInputError, "in_process=False needs worker processes"),
+    ({"n_job": 2}, TypeError, "n_job"),
+])
+def test_start_refuses_bad_options_at_once_and_writes_nothing(store, options, error, message):
+    pipe = wb.Pipeline("opts", [wb.Step("a", "identity", params={"value": 1})])
+    with pytest.raises(error, match=message):
+        pipe.start(store, **options)  # before: raised later, from result()
+    assert store.count_runs() == 0 and list_pipelines(store).empty

@@ -33,9 +33,13 @@ def test_canary_rolls_back_on_an_error_rate_and_logs_the_analysis(model_store, r
     rt = Runtime(model_store, state, ServerSettings(batching=False, tick_s=3600, breaker={"min_calls": 1000}))
     t0 = state["canary"]["step_started"]
 
+    canary = None  # the canary's Variant, taken while it serves
+
     async def main():
+        nonlocal canary
         async with client(rt) as c:
             out = await _post_many(c, rows, 200)
+            canary = rt.variants["v4"]
             early = await rt.tick(now=t0 + 5)
             decision = await rt.tick(now=t0 + 10)
             after = await _post_many(c, rows, 20)
@@ -48,6 +52,8 @@ def test_canary_rolls_back_on_an_error_rate_and_logs_the_analysis(model_store, r
     assert early == "wait" and decision == "rollback"
     assert rt.state["canary"]["status"] == "rolled_back"
     assert [v["name"] for v in rt.state["variants"]] == ["v1"]
+    assert "v4" not in rt.variants and canary.batcher.retired  # its batcher stops once its queue is answered
+    assert not rt.variants["v1"].batcher.retired
     check = rt.state["canary"]["checks"][-1]
     gate = next(g for g in check["checks"] if g["name"] == "error_rate")
     assert not gate["passed"] and check["decision"] == "rollback"
@@ -231,3 +237,24 @@ def test_a_pause_sent_while_the_canary_clock_advances_is_not_lost(model_store, r
     assert decision == "advance" and pause.status_code == 200, pause.text
     assert rt.state["canary"]["status"] == "paused" and rt.state["canary"]["step"] == 1
     assert pause.json()["canary"]["step"] == 1
+
+
+def test_admin_bad_bodies_are_refused_with_their_status_and_change_nothing(model_store, rows):
+    specs = _specs(model_store, 1, 2)
+    state = strategies.start_canary(strategies.new_state("api", specs[1]), specs[2], {"steps": [25, 100]})
+    rt = Runtime(model_store, state, ServerSettings(tick_s=3600, max_body_bytes=1000))
+
+    async def main():
+        async with client(rt) as c:
+            before = dict(rt.state)
+            big = await c.post("/admin/pause", content=b"{" + b" " * 2000 + b"}",
+                               headers={"content-type": "application/json"})
+            listed = await c.post("/admin/pause", json=[1, 2])
+            broken = await c.post("/admin/pause", content=b"{not json", headers={"content-type": "application/json"})
+            return before, big, listed, broken
+
+    before, big, listed, broken = run_async(main())
+    assert big.status_code == 413 and "the limit is 1000" in big.text
+    assert listed.status_code == 400 and "JSON object, got list" in listed.text
+    assert broken.status_code == 400
+    assert rt.state == before and rt.state["canary"]["status"] == "running"

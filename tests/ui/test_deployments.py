@@ -109,12 +109,12 @@ def test_deploy_start_traffic_canary_rollback_stop(model_store):
         # pause through the model (the view asks for a confirmation first)
         view._ask("pause")
         assert view.confirm.visible and m.busy == ""
-        view._confirmed()
+        view.confirm.confirm()
         m.wait()
         assert m.snapshot.canary["status"] == "paused" and not view.buttons["resume"].disabled
         # roll back: the canary gets weight 0
         view._ask("rollback")
-        view._confirmed()
+        view.confirm.confirm()
         m.wait()
         assert m.error == "", m.error
         assert m.snapshot.canary["status"] == "rolled_back"
@@ -123,7 +123,7 @@ def test_deploy_start_traffic_canary_rollback_stop(model_store):
         assert (m.snapshot.events["kind"] == "rollback").any()
     finally:
         view._ask("stop")
-        view._confirmed()
+        view.confirm.confirm()
         m.wait(60)
     snap = m.snapshot
     assert not snap.running and m.error == ""
@@ -161,11 +161,11 @@ def test_a_confirmation_is_withdrawn_when_another_deployment_is_selected(model_s
     view._ask("rollback")
     view.rollout.strategy.value = "shadow"
     view.rollout.ask()
-    assert view.confirm.visible and view.rollout.confirm_row.visible
+    assert view.confirm.visible and view.rollout.confirm_bar.visible
     m.deployment = "api-b"
     m.wait()
-    assert not view.confirm.visible and not view.rollout.confirm_row.visible
-    view._confirmed()
+    assert not view.confirm.visible and not view.rollout.confirm_bar.visible
+    view.confirm.confirm()
     view.rollout.confirm()
     m.wait()
     assert m.error == "" and m.snapshot.status["strategy"] == "single"

@@ -76,9 +76,9 @@ def test_every_strategy_from_the_card_without_a_server(model_store):
             w[k].value = v
         view.rollout.ask()
         assert m.rollout_error == "", m.rollout_error
-        assert view.rollout.confirm_row.visible and "dep." in view.rollout.confirm_text.object
+        assert view.rollout.confirm_bar.visible and "dep." in view.rollout.confirm_bar.text.object
         view.rollout.confirm()
-        assert not view.rollout.confirm_row.visible
+        assert not view.rollout.confirm_bar.visible
         m.wait()
         assert m.rollout_error == "" and m.error == "", (m.rollout_error, m.error)
         return m.snapshot.status
@@ -129,13 +129,13 @@ def test_refused_rollouts_show_their_reason_next_to_the_card(model_store):
     assert "Traceback" not in m.rollout_error
     view.rollout.widgets["steps"].value = "50, 10"  # refused before the confirmation
     view.rollout.ask()
-    assert not view.rollout.confirm_row.visible and "increasing percentages" in view.rollout.error.object
+    assert not view.rollout.confirm_bar.visible and "increasing percentages" in view.rollout.error.object
     view.rollout.widgets["steps"].value = "5, 100"
     view.rollout.widgets["version"].value = 2
     view.rollout.ask()
-    assert view.rollout.confirm_row.visible
+    assert view.rollout.confirm_bar.visible
     view.rollout.widgets["interval"].value = "5s"  # an edit withdraws the confirmation of the old plan
-    assert not view.rollout.confirm_row.visible
+    assert not view.rollout.confirm_bar.visible
     view.rollout.ask()
     view.rollout.withdraw()  # cancelled: nothing changes
     m.refresh()

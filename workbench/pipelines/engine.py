@@ -81,19 +81,28 @@ _TIMEOUT_GRACE = 5.0  # extra seconds the driver waits for a worker to enforce a
 
 
 # -- the driver -------------------------------------------------------------------------------
-def _check_settings(n_jobs: Any, backend: str, from_step: str | None, pipeline: Pipeline) -> int:
+def checked_options(pipeline: Pipeline, n_jobs: Any, backend: str | None, address: Any,
+                    from_step: str | None, in_process: bool) -> tuple[int, str, Any]:
+    """Everything :func:`run_pipeline` refuses before it writes anything; the resolved
+    ``(n_jobs, backend, address)``."""
+    pipeline.validate()
+    backend, address = default_backend(backend, address)
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if not isinstance(n_jobs, int) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
         raise InvalidInputError(f"n_jobs must be a positive int or -1, got {n_jobs!r}")
-    if n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
     if from_step is not None and from_step not in pipeline.step_names:
         raise InvalidInputError(
             f"from_step {from_step!r} is not a step of {pipeline.name!r} "
             f"(steps: {', '.join(pipeline.step_names)})"
         )
-    return n_jobs
+    if not in_process and backend == "sequential":
+        raise InvalidInputError("in_process=False needs worker processes: backend 'loky' or "
+                                "'dask', not 'sequential'")
+    check_timeouts(pipeline, backend)
+    if backend == "dask" and address is None:
+        _current_dask_client()
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs, backend, address
 
 
 def run_pipeline(
@@ -144,15 +153,7 @@ def run_pipeline(
     from workbench.pipelines.api import save_pipeline
     from workbench.tracking.fluent import resolve_store
 
-    pipeline.validate()
-    backend, address = default_backend(backend, address)
-    n_jobs = _check_settings(n_jobs, backend, from_step, pipeline)
-    if not in_process and backend == "sequential":
-        raise InvalidInputError("in_process=False needs worker processes: backend 'loky' or "
-                                "'dask', not 'sequential'")
-    check_timeouts(pipeline, backend)
-    if backend == "dask" and address is None:
-        _current_dask_client()  # fail before anything is written
+    n_jobs, backend, address = checked_options(pipeline, n_jobs, backend, address, from_step, in_process)
     store = resolve_store(store)
     version = save_pipeline(store, pipeline)
     driver = _Driver(pipeline, store, version, n_jobs=n_jobs, backend=backend, address=address,

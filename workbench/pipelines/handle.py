@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from workbench.pipelines.engine import run_pipeline
+from workbench.pipelines.engine import checked_options, run_pipeline
 from workbench.pipelines.graph import Pipeline, bind_action
 from workbench.pipelines.results import PipelineResult
 from workbench.store.store import Store
@@ -55,6 +56,24 @@ class PipelineRunHandle:
         return self._box["result"]
 
 
+def check_run_options(pipeline: Pipeline, **options: Any) -> None:
+    """Raise now what ``run_pipeline(pipeline, **options)`` would raise before starting.
+
+    An unknown option is a ``TypeError``; a bad value an
+    :class:`~workbench.errors.InvalidInputError` naming it.
+
+    >>> from workbench.pipelines.graph import Step
+    >>> check_run_options(Pipeline("p", [Step("a", "identity")]), n_jobs=0)
+    Traceback (most recent call last):
+    ...
+    workbench.errors.InvalidInputError: n_jobs must be a positive int or -1, got 0
+    """
+    sig = inspect.signature(run_pipeline)
+    sig.bind(pipeline, **options)  # TypeError: got an unexpected keyword argument ...
+    names = ("n_jobs", "backend", "address", "from_step", "in_process")
+    checked_options(pipeline, *(options.get(k, sig.parameters[k].default) for k in names))
+
+
 def start_pipeline(pipeline: Pipeline, store: Store | str | os.PathLike | None = None,
                    **options: Any) -> PipelineRunHandle:
     """Start :func:`run_pipeline` in a background thread, every step on a worker process.
@@ -66,7 +85,7 @@ def start_pipeline(pipeline: Pipeline, store: Store | str | os.PathLike | None =
 
     options.setdefault("in_process", False)
     options.setdefault("progress", False)
-    pipeline.validate()
+    check_run_options(pipeline, **options)  # bad options raise here, not later from result()
     store = resolve_store(store)
     return PipelineRunHandle(lambda event: run_pipeline(pipeline, store, cancel=event, **options))
 

@@ -311,6 +311,8 @@ def create_app(runtime: Runtime, load_on_start: bool = True) -> FastAPI:
                 raise InvalidInputError(f"the body is a JSON object, got {type(payload).__name__}")
             # built under the change lock, on the state as it is then (see Runtime.change)
             state = await runtime.change(lambda: make(payload), actor=payload.get("actor") or "user")
+        except PayloadError as exc:  # a body over the size limit: 413, as on the prediction routes
+            return _error(exc.status, str(exc))
         except (WorkbenchError, InvalidInputError, KeyError, TypeError, ValueError) as exc:
             status = 400 if isinstance(exc, (InvalidInputError, KeyError, TypeError, ValueError)) else 409
             return _error(status, f"{type(exc).__name__}: {exc}")

@@ -70,9 +70,10 @@ class MicroBatcher:
         self.max_latency_ms = float(max_latency_ms)
         self.max_queue = int(max_queue)
         self.arriving = arriving or (lambda: 0)
-        self._queue: asyncio.Queue[_Item] | None = None
+        self._queue: asyncio.Queue[_Item | None] | None = None
         self._worker: asyncio.Task | None = None
         self._waiting = 0
+        self._retired = False
         self.batches = 0
         self.batched_rows = 0
 
@@ -85,6 +86,25 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(ServingError("the server is stopping"))
 
+    def retire(self) -> None:
+        """Stop the worker once the requests already queued are answered (the variant was removed).
+
+        A request that still reaches a retired batcher is predicted on its own.
+        """
+        self._retired = True
+        if self._queue is not None:
+            self._queue.put_nowait(None)  # the worker's last item
+
+    @property
+    def retired(self) -> bool:
+        """Whether :meth:`retire` was called."""
+        return self._retired
+
+    @property
+    def worker_running(self) -> bool:
+        """Whether the batching worker task is alive."""
+        return self._worker is not None and not self._worker.done()
+
     @property
     def queued(self) -> int:
         return self._waiting
@@ -94,7 +114,7 @@ class MicroBatcher:
         if self._waiting >= self.max_queue:
             raise ServerOverloadedError(f"{self._waiting} requests are already waiting (max_queue={self.max_queue})")
         loop = asyncio.get_running_loop()
-        if not self.enabled:
+        if not self.enabled or self._retired:
             self._waiting += 1
             start = time.perf_counter()
             try:
@@ -126,8 +146,11 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         queue = self._queue
         assert queue is not None
-        while True:
+        stop = False
+        while not stop:
             first = await queue.get()
+            if first is None:  # retired
+                return
             batch = [first]
             rows = first.cols.n_rows
             started = time.perf_counter()
@@ -140,6 +163,9 @@ class MicroBatcher:
                         break
                     await asyncio.sleep(0.0002)  # let requests being parsed join this batch
                     continue
+                if item is None:  # retired: answer this batch, then stop
+                    stop = True
+                    break
                 batch.append(item)
                 rows += item.cols.n_rows
             live = [b for b in batch if not b.future.done()]

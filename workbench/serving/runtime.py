@@ -218,7 +218,7 @@ class Runtime(_Comparisons):
         self.state = new_state
         keep = {s.variant for s in self._specs(new_state)}
         for name in [n for n in self.variants if n not in keep]:
-            del self.variants[name]
+            self.variants.pop(name).batcher.retire()  # requests already queued are still answered
         self.windows = {}
         if new_state.get("bandit"):
             if self.bandit is None or kind == "bandit":

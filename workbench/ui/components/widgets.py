@@ -1,4 +1,4 @@
-"""Panel widgets that several screens share: the error banner.
+"""Panel widgets that several screens share: the error banner, the confirmation bar.
 
 The badges, messages and formatting helpers need no Panel and live in
 :mod:`workbench.ui.components.format`.
@@ -35,6 +35,61 @@ class ErrorBanner(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._alert
+
+
+class ConfirmBar(pn.viewable.Viewer):
+    """A yellow bar that states what an action is about to do, with Confirm and Cancel.
+
+    ``ask(payload, text_html)`` shows it; Confirm hands the payload to ``on_confirm`` once;
+    Cancel or ``withdraw()`` drops it. Its parts carry the CSS classes ``{css}``,
+    ``{css}-text``, ``{css}-yes`` and ``{css}-no``.
+
+    >>> bar = ConfirmBar(on_confirm=print, css="wb-x")
+    >>> bar.ask("stop", "<b>stop</b> the server"); bar.visible
+    True
+    >>> bar.confirm()
+    stop
+    >>> bar.visible, bar.pending
+    (False, None)
+    """
+
+    def __init__(self, on_confirm: Any, css: str, **params: Any) -> None:
+        super().__init__(**params)
+        self._on_confirm = on_confirm
+        self.pending: Any = None
+        self.text = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=[f"{css}-text"])
+        yes = pn.widgets.Button(label="Confirm", color="danger", width=95, css_classes=[f"{css}-yes"])
+        no = pn.widgets.Button(label="Cancel", width=95, css_classes=[f"{css}-no"])
+        yes.on_click(lambda e: self.confirm())
+        no.on_click(lambda e: self.withdraw())
+        self._row = pn.Row(self.text, yes, no, visible=False, sizing_mode="stretch_width", css_classes=[css],
+                           styles={"background": "#fff3cd", "padding": "4px"})
+
+    @property
+    def visible(self) -> bool:
+        """Whether a confirmation is waiting."""
+        return self._row.visible
+
+    def ask(self, payload: Any, text_html: str) -> None:
+        """Show ``text_html`` (already escaped) and keep ``payload`` for Confirm."""
+        self.pending = payload
+        self.text.object = text_html
+        self._row.visible = True
+
+    def confirm(self) -> None:
+        """Run the waiting payload (nothing when none is waiting)."""
+        payload, self.pending = self.pending, None
+        self._row.visible = False
+        if payload is not None:
+            self._on_confirm(payload)
+
+    def withdraw(self) -> None:
+        """Drop the waiting payload."""
+        self.pending = None
+        self._row.visible = False
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._row
 
 
 def wrapping_row(*objects: Any, **params: Any) -> pn.FlexBox:

@@ -16,6 +16,7 @@ from typing import Any
 import panel as pn
 
 from workbench.errors import InvalidInputError
+from workbench.ui.components.widgets import ConfirmBar
 from workbench.ui.deployments.model import (
     CANARY_DEFAULTS,
     ROLLOUTS,
@@ -90,7 +91,6 @@ class RolloutCard(pn.viewable.Viewer):
         super().__init__(**params)
         self.model = model
         self.queued_plan: RolloutPlan | None = None  # confirmed while a read was in flight
-        self._plan: RolloutPlan | None = None  # waiting for its confirmation
         self.strategy = pn.widgets.RadioButtonGroup(
             options={label: key for key, label in ROLLOUTS.items()}, value="canary", color="primary",
             variant="outline", css_classes=["wb-dep-r-strategy"])
@@ -104,15 +104,7 @@ class RolloutCard(pn.viewable.Viewer):
         self.start = pn.widgets.Button(label="Start rollout", color="primary", width=130,
                                        css_classes=["wb-dep-rollout-start"])
         self.start.on_click(lambda e: self.ask())
-        self.confirm_text = pn.pane.HTML("", sizing_mode="stretch_width",
-                                         css_classes=["wb-dep-rollout-confirm-text"])
-        yes = pn.widgets.Button(label="Confirm", color="danger", width=95, css_classes=["wb-dep-rollout-yes"])
-        no = pn.widgets.Button(label="Cancel", width=95, css_classes=["wb-dep-rollout-no"])
-        yes.on_click(lambda e: self.confirm())
-        no.on_click(lambda e: self.withdraw())
-        self.confirm_row = pn.Row(self.confirm_text, yes, no, visible=False, sizing_mode="stretch_width",
-                                  css_classes=["wb-dep-rollout-confirm"],
-                                  styles={"background": "#fff3cd", "padding": "4px"})
+        self.confirm_bar = ConfirmBar(on_confirm=self.run, css="wb-dep-rollout-confirm")
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width",
                                    css_classes=["wb-dep-rollout-error"])
         self.strategy.param.watch(lambda e: self._show_fields(), "value")
@@ -121,7 +113,7 @@ class RolloutCard(pn.viewable.Viewer):
         model.param.watch(lambda e: self._sync_error(), "rollout_error")
         self._show_fields()
         self._sync_error()
-        self._card = pn.Card(self.strategy, self._main, self._gates, self.start, self.confirm_row, self.error,
+        self._card = pn.Card(self.strategy, self._main, self._gates, self.start, self.confirm_bar, self.error,
                              title="New rollout", collapsed=False, sizing_mode="stretch_width",
                              css_classes=["wb-dep-rollout"])
 
@@ -173,23 +165,16 @@ class RolloutCard(pn.viewable.Viewer):
             self.withdraw()
             return
         m.rollout_error = ""
-        self._plan = plan
-        self.confirm_text.object = (
-            f"<b>{html.escape(m.deployment)}</b>: {html.escape(plan.summary)}<br>"
-            f"<code>dep.{html.escape(plan.call)}</code>")
-        self.confirm_row.visible = True
+        self.confirm_bar.ask(plan, f"<b>{html.escape(m.deployment)}</b>: {html.escape(plan.summary)}<br>"
+                                   f"<code>dep.{html.escape(plan.call)}</code>")
 
     def confirm(self) -> None:
         """Start the plan that is waiting for its confirmation."""
-        plan, self._plan = self._plan, None
-        self.confirm_row.visible = False
-        if plan is not None:
-            self.run(plan)
+        self.confirm_bar.confirm()
 
     def withdraw(self) -> None:
         """Drop the plan that is waiting for its confirmation."""
-        self._plan = None
-        self.confirm_row.visible = False
+        self.confirm_bar.withdraw()
 
     def run(self, plan: RolloutPlan) -> None:
         """Start ``plan`` now, or queue it (``queued_plan``) when a read is in flight."""

@@ -26,7 +26,7 @@ import param
 from workbench.ui.components.echart import EChart
 from workbench.ui.components.format import badge
 from workbench.ui.components.notebook import NotebookScreen
-from workbench.ui.components.widgets import ErrorBanner
+from workbench.ui.components.widgets import ConfirmBar, ErrorBanner
 from workbench.ui.deployments.model import CONFIRM, DeploymentsModel, DeploymentSnapshot
 from workbench.ui.deployments.rollout_card import RolloutCard
 
@@ -140,7 +140,6 @@ class DeploymentsView(NotebookScreen):
     def __init__(self, store: Any = None, deployment: str = "", **params: Any) -> None:
         model = params.pop("model", None) or DeploymentsModel(store, deployment=deployment)
         super().__init__(model=model, **params)
-        self._pending: str | None = None
         self._queued: str | None = None
         self._last_refresh = 0.0
         self._poller = None
@@ -198,14 +197,7 @@ class DeploymentsView(NotebookScreen):
                                   css_classes=[f"wb-dep-{action}"])
             b.on_click(lambda e, a=action: self._ask(a))
             self.buttons[action] = b
-        self.confirm_text = pn.pane.HTML("", css_classes=["wb-dep-confirm-text"])
-        self.confirm_yes = pn.widgets.Button(label="Confirm", color="danger", width=95,
-                                             css_classes=["wb-dep-confirm-yes"])
-        self.confirm_no = pn.widgets.Button(label="Cancel", width=95, css_classes=["wb-dep-confirm-no"])
-        self.confirm_yes.on_click(lambda e: self._confirmed())
-        self.confirm_no.on_click(lambda e: self._cancel())
-        self.confirm = pn.Row(self.confirm_text, self.confirm_yes, self.confirm_no, visible=False,
-                              css_classes=["wb-dep-confirm"], styles={"background": "#fff3cd", "padding": "4px"})
+        self.confirm = ConfirmBar(on_confirm=self._do, css="wb-dep-confirm")
         self._error = ErrorBanner()
         self.status = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-dep-status"])
         self.header = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-dep-header"])
@@ -251,21 +243,9 @@ class DeploymentsView(NotebookScreen):
     # -- actions -----------------------------------------------------------------
     def _ask(self, action: str) -> None:
         if action in CONFIRM:
-            self._pending = action
-            self.confirm_text.object = f"<b>{html.escape(self.model.deployment)}</b>: {html.escape(CONFIRM[action])}"
-            self.confirm.visible = True
+            self.confirm.ask(action, f"<b>{html.escape(self.model.deployment)}</b>: {html.escape(CONFIRM[action])}")
         else:
             self._do(action)
-
-    def _confirmed(self) -> None:
-        action, self._pending = self._pending, None
-        self.confirm.visible = False
-        if action:
-            self._do(action)
-
-    def _cancel(self) -> None:
-        self._pending = None
-        self.confirm.visible = False
 
     def _do(self, action: str) -> None:
         m = self.model
@@ -279,7 +259,7 @@ class DeploymentsView(NotebookScreen):
     # -- drawing -----------------------------------------------------------------
     def _on_selected(self) -> None:
         # a confirmation or a queued action was for the deployment it named: never run it on another
-        self._cancel()
+        self.confirm.withdraw()
         self._queued = None
         self.rollout.withdraw()
         self.rollout.queued_plan = None
