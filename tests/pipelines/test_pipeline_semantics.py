@@ -5,6 +5,7 @@ driver and on workers), timeouts from ``@step`` defaults, a run from a backgroun
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -67,6 +68,33 @@ def test_timeout_from_the_step_decorator_and_retried(store):
     ok = wb.Pipeline("timeouts", [wb.Step("nap", slow_by_default, params={"seconds": 0.7},
                                           timeout=5)]).run(store)
     assert ok.ok and ok.output("nap") == "woke"
+
+
+def test_a_timeout_in_the_main_thread_is_its_own_alarm(store):
+    """The step's alarm goes to the main thread (a process-wide SIGALRM could land on another
+    thread and leave the step's sleep running: 10 s instead of 0.5 in a busy suite run), and the
+    process's own interval timer (pytest-timeout's, say) keeps running through the step."""
+    fired = []
+
+    def mine(signum, frame):
+        fired.append(signum)
+
+    old_handler = signal.signal(signal.SIGALRM, mine)
+    old_timer = signal.setitimer(signal.ITIMER_REAL, 60)
+    try:
+        threading.Thread(target=time.sleep, args=(3,), daemon=True).start()  # another thread
+        t0 = time.perf_counter()
+        result = wb.Pipeline("alarm", [wb.Step("nap", slow_by_default)]).run(store)
+        took = time.perf_counter() - t0
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        handler_after = signal.getsignal(signal.SIGALRM)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, *old_timer)
+        signal.signal(signal.SIGALRM, old_handler)
+    assert result.steps["nap"].status == "FAILED" and "timeout of 0.5 s" in result.steps["nap"].error
+    assert took < 5
+    assert 40 < remaining <= 60 and not fired  # before, the step's setitimer cancelled it
+    assert handler_after is mine  # put back after the step
 
 
 def test_run_from_a_background_thread_enforces_timeouts(store):

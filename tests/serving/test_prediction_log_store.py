@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import workbench as wb
+from workbench.errors import InvalidInputError
 from workbench.serving.deployment import sync_predictions
 from workbench.serving.predlog import PredictionLog, write_event
 from workbench.serving.runtime import serving_folders
@@ -83,24 +84,28 @@ def test_a_damaged_segment_is_quarantined_and_the_others_ingested(store):
     assert sync_predictions(store)["predictions"] == 0  # tmp files are never read
 
 
-def test_traffic_by_minute_matches_pandas_and_numpy(store):
+@pytest.mark.parametrize("every_ms", [60_000, 5_000])
+def test_traffic_by_interval_matches_pandas_and_numpy(store, every_ms):
     rows = _rows(900, seed=3)
     _write(store, rows)
     sync_predictions(store)
     with store.connection() as con:
-        got = ss.traffic_by_minute(con, "api")
+        got = ss.traffic_by_interval(con, "api", every_ms)
     df = pd.DataFrame(rows)
-    df["minute"] = (df["ts"] // 60_000) * 60_000
-    for (variant, minute), g in df.groupby(["variant", "minute"]):
-        row = got[(got.variant == variant) & (got.minute == minute)].iloc[0]
-        assert row.requests == len(g) and row.requests_per_s == pytest.approx(len(g) / 60, abs=1e-12)
+    df["time"] = (df["ts"] // every_ms) * every_ms
+    for (variant, start), g in df.groupby(["variant", "time"]):
+        row = got[(got.variant == variant) & (got.time == start)].iloc[0]
+        assert row.requests == len(g) and row.requests_per_s == pytest.approx(len(g) / (every_ms / 1000), abs=1e-12)
         assert row.error_rate == pytest.approx((g.status != "ok").mean(), abs=1e-12)
         for q, col in ((0.5, "p50_ms"), (0.95, "p95_ms"), (0.99, "p99_ms")):
             assert row[col] == pytest.approx(np.quantile(g.total_ms, q), abs=1e-9)
-    assert len(got) == df.groupby(["variant", "minute"]).ngroups
+    assert len(got) == df.groupby(["variant", "time"]).ngroups
     with store.connection() as con:
-        later = ss.traffic_by_minute(con, "api", since_ms=T0 + 60_000)
-    assert later.minute.min() == T0 + 60_000
+        later = ss.traffic_by_interval(con, "api", every_ms, since_ms=T0 + 60_000)
+        assert later.time.min() == T0 + 60_000
+        for bad in (999, 1.5, "60000", True):
+            with pytest.raises(InvalidInputError, match="at least 1000 ms"):
+                ss.traffic_by_interval(con, "api", bad)
 
 
 def test_shadow_agreement_feedback_and_logged_inputs(store):

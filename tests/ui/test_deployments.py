@@ -58,7 +58,7 @@ def test_canary_steps_table():
 
 def test_traffic_option_scales_and_splits_variants():
     t = pd.Timestamp("2026-01-01", tz="UTC")
-    df = pd.DataFrame({"variant": ["a", "b", "a"], "minute": [t, t, t + pd.Timedelta(minutes=1)],
+    df = pd.DataFrame({"variant": ["a", "b", "a"], "time": [t, t, t + pd.Timedelta(minutes=1)],
                        "requests_per_s": [1.0, 2.0, 3.0], "error_rate": [0.1, 0.0, 0.25],
                        "p50_ms": [1.0, 2.0, 3.0], "p95_ms": [2.0, 3.0, 4.0], "p99_ms": [5.0, 6.0, 7.0]})
     opt = traffic_option(df, "error_rate")
@@ -67,6 +67,10 @@ def test_traffic_option_scales_and_splits_variants():
     assert opt["series"][0]["data"][1][0] - opt["series"][0]["data"][0][0] == 60_000
     assert len(traffic_option(df, "latency")["series"]) == 6
     assert traffic_option(pd.DataFrame(), "requests_per_s")["series"] == []
+    assert opt["xAxis"]["axisLabel"]["formatter"] == "{HH}:{mm}" and opt["xAxis"]["min"] == t.value // 10**6 - 60_000
+    fine = traffic_option(df.assign(time=[t, t, t + pd.Timedelta(seconds=5)]), "requests_per_s", 5_000)
+    assert fine["xAxis"]["axisLabel"]["formatter"] == "{HH}:{mm}:{ss}" and fine["xAxis"]["minInterval"] == 5_000
+    assert fine["series"][0]["data"][1][0] - fine["series"][0]["data"][0][0] == 5_000
 
 
 def test_deploy_start_traffic_canary_rollback_stop(model_store):
@@ -139,6 +143,14 @@ def test_deploy_start_traffic_canary_rollback_stop(model_store):
     opt = traffic_option(snap.traffic, "requests_per_s")
     assert sorted(s["name"] for s in opt["series"]) == sorted(totals.index)
     assert np.isclose(sum(p[1] for s in opt["series"] for p in s["data"]) * 60, 90)
+    # by the 5 seconds: the same requests, at 12 times the rate per interval
+    m.window = "5 min · per 5 s"
+    m.wait(60)
+    fine = m.snapshot
+    assert fine.every_ms == 5_000 and fine.traffic["requests"].sum() == 90
+    assert (fine.traffic["time"].dt.second % 5 == 0).all()
+    assert np.isclose((fine.traffic["requests_per_s"] * 5).sum(), 90)
+    assert view.charts["requests_per_s"].option["xAxis"]["minInterval"] == 5_000
 
 
 def test_action_errors_are_readable(model_store):

@@ -4,8 +4,8 @@
 input hashes, store path, run id), runs the step with its stdout, stderr and
 logging captured, writes the output to the artifact folder and returns a plain
 dict; it never raises for the step's own errors (the driver retries or reports
-them). A timeout is enforced with ``SIGALRM`` in a main thread, else by waiting
-on a helper thread.
+them). A timeout is enforced with ``SIGALRM`` sent to the main thread (when the
+step runs there), else by waiting on a helper thread.
 """
 
 from __future__ import annotations
@@ -140,17 +140,26 @@ def _call(func: Callable, args: list, kwargs: dict, timeout: float | None, captu
     if timeout is None:
         return func(*args, **kwargs)
     in_main = threading.current_thread() is threading.main_thread()
-    if in_main and hasattr(signal, "setitimer"):
+    if in_main and hasattr(signal, "pthread_kill"):
         def _alarm(signum, frame):
             raise StepTimeoutError(f"the step ran longer than its timeout of {timeout} s")
 
+        # The alarm is sent to the main thread itself: a process-wide one (setitimer) may be
+        # delivered to any other thread of the process, and then a sleep or a blocking call in
+        # the main thread is not interrupted (the step ran its whole 10 s in a busy test run).
+        # It also leaves the process's own interval timer (pytest-timeout's, say) alone.
+        timer = threading.Timer(timeout, signal.pthread_kill, (threading.main_thread().ident, signal.SIGALRM))
+        timer.daemon = True
         old = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        timer.start()
         try:
             return func(*args, **kwargs)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+            timer.cancel()
+            try:
+                timer.join()  # a signal being sent now reaches _alarm, not the old handler
+            finally:
+                signal.signal(signal.SIGALRM, old)
     # Not the main thread: run in a helper thread and stop waiting at the deadline
     # (Python cannot kill a thread; its late result is discarded).
     box: dict[str, Any] = {}

@@ -390,12 +390,21 @@ class Deployment:
         df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True)
         return df
 
-    def traffic(self, since: pd.Timestamp | None = None, until: pd.Timestamp | None = None) -> pd.DataFrame:
-        """Per variant and minute: requests, requests/s, error rate, p50/p95/p99 latency (ms)."""
+    def traffic(self, since: pd.Timestamp | None = None, until: pd.Timestamp | None = None,
+                every: str | pd.Timedelta = "1min") -> pd.DataFrame:
+        """Per variant and interval (``every``: a pandas duration, at least ``"1s"``): requests,
+        requests/s, error rate, p50/p95/p99 latency (ms); ``time`` is each interval's start.
+
+        >>> dep.traffic(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta("5min"), every="5s")  # doctest: +SKIP
+        """
+        try:
+            every_ms = int(pd.Timedelta(every).total_seconds() * 1000)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"every must be a duration such as '5s' or '1min', got {every!r}") from exc
         self.sync()
         with self.store.connection() as con:
-            df = ss.traffic_by_minute(con, self.name, _ms(since), _ms(until))
-        df["minute"] = pd.to_datetime(df["minute"], unit="ms", utc=True)
+            df = ss.traffic_by_interval(con, self.name, every_ms, _ms(since), _ms(until))
+        df["time"] = pd.to_datetime(df["time"], unit="ms", utc=True)
         return df
 
     def summary(self) -> pd.DataFrame:

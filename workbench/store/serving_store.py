@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from workbench.errors import InvalidInputError
 from workbench.store.schema import register_component
 
 PREDICTION_COLUMNS = (
@@ -316,24 +317,29 @@ def ingest_prediction_segments(con: duckdb.DuckDBPyConnection, folder: str | os.
 
 
 # -- monitoring queries ---------------------------------------------------------
-def traffic_by_minute(con: duckdb.DuckDBPyConnection, deployment: str, since_ms: int | None = None,
-                      until_ms: int | None = None, include_shadow: bool = False) -> pd.DataFrame:
-    """Per variant and minute: requests, requests/s, error rate, p50/p95/p99 of total latency (ms).
+def traffic_by_interval(con: duckdb.DuckDBPyConnection, deployment: str, every_ms: int = 60_000,
+                        since_ms: int | None = None, until_ms: int | None = None,
+                        include_shadow: bool = False) -> pd.DataFrame:
+    """Per variant and interval of ``every_ms``: requests, requests/s, error rate, p50/p95/p99 of
+    total latency (ms); ``time`` is the interval's start (ms since the epoch).
 
     Errors are every status but ``ok``; quantiles are ``quantile_cont`` (linear, numpy's default).
     """
+    if not isinstance(every_ms, int) or isinstance(every_ms, bool) or every_ms < 1000:
+        raise InvalidInputError(f"the interval must be at least 1000 ms, got {every_ms!r}")
     return con.execute(
-        """SELECT variant, role, (ts // 60000) * 60000 AS minute, count(*) AS requests,
-                  count(*) / 60.0 AS requests_per_s,
+        """SELECT variant, role, (ts // $every) * $every AS time, count(*) AS requests,
+                  count(*) / ($every / 1000.0) AS requests_per_s,
                   avg(CASE WHEN status = 'ok' THEN 0.0 ELSE 1.0 END) AS error_rate,
                   sum(CASE WHEN fallback THEN 1 ELSE 0 END) AS fallbacks,
                   quantile_cont(total_ms, 0.5) AS p50_ms, quantile_cont(total_ms, 0.95) AS p95_ms,
                   quantile_cont(total_ms, 0.99) AS p99_ms
            FROM predictions
-           WHERE deployment = ? AND (? IS NULL OR ts >= ?) AND (? IS NULL OR ts < ?)
-                 AND (? OR role <> 'shadow')
-           GROUP BY ALL ORDER BY minute, variant""",
-        [deployment, since_ms, since_ms, until_ms, until_ms, include_shadow]).df()
+           WHERE deployment = $dep AND ($since IS NULL OR ts >= $since) AND ($until IS NULL OR ts < $until)
+                 AND ($shadow OR role <> 'shadow')
+           GROUP BY ALL ORDER BY time, variant""",
+        {"every": every_ms, "dep": deployment, "since": since_ms, "until": until_ms,
+         "shadow": include_shadow}).df()
 
 
 def variant_summary(con: duckdb.DuckDBPyConnection, deployment: str, since_ms: int | None = None) -> pd.DataFrame:

@@ -48,6 +48,12 @@ CONFIRM = {"promote": "Make the challenger the champion now (the registry decide
            "stop": "Stop the server (it flushes its prediction log first)?"}
 
 
+# The live charts' choices: how far back, and per what interval (a canary step is watched by
+# the second, a day's traffic by the quarter hour).
+TRAFFIC_WINDOWS = {"5 min · per 5 s": ("5min", "5s"), "1 hour · per minute": ("60min", "1min"),
+                   "24 h · per 15 min": ("24h", "15min")}
+
+
 @dataclass
 class DeploymentSnapshot:
     """One read of a deployment: its status and log aggregates (empty frames when nothing is logged).
@@ -55,7 +61,8 @@ class DeploymentSnapshot:
     ``variants``: variant, version, role, weight_pct (and percent for a shadow);
     ``steps``: one row per canary analysis (step, weight %, decision, samples, each gate's verdict);
     ``breakers``: variant, state, calls, failure rate (only while a server runs);
-    ``traffic``: per variant and minute, requests/s, error rate, p50/p95/p99 (ms) from the log;
+    ``traffic``: per variant and interval of ``every_ms`` (``time``), requests/s, error rate,
+    p50/p95/p99 (ms) from the log;
     ``summary``: per variant over the whole log; ``shadow``: agreement of shadow vs live answers;
     ``events``: newest first; ``versions``: the registered model's versions (version, stage).
     """
@@ -71,6 +78,7 @@ class DeploymentSnapshot:
     events: pd.DataFrame
     versions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["version", "stage"]))
     read_at: float = field(default_factory=time.time)
+    every_ms: int = 60_000  # the traffic's interval
 
     @property
     def running(self) -> bool:
@@ -356,6 +364,8 @@ class DeploymentsModel(param.Parameterized):
     message = param.String(default="", doc="the outcome of the last action")
     error = param.String(default="", doc="the last error, readable")
     rollout_error = param.String(default="", doc="why the last rollout was refused, readable ('' = none)")
+    window = param.Selector(objects=list(TRAFFIC_WINDOWS), default="1 hour · per minute",
+                            doc="the live traffic's range and interval (a key of TRAFFIC_WINDOWS)")
 
     def __init__(self, store: Any, deployment: str = "", **params: Any) -> None:
         super().__init__(**params)
@@ -390,11 +400,13 @@ class DeploymentsModel(param.Parameterized):
         """Read one snapshot now (in the calling thread)."""
         dep = self.handle(name)
         status = dep.status()
-        traffic = dep.traffic(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=60))
+        back, every = TRAFFIC_WINDOWS[self.window]
+        traffic = dep.traffic(since=pd.Timestamp.now(tz="UTC") - pd.Timedelta(back), every=every)
         return DeploymentSnapshot(
             name=dep.name, status=status, variants=_variants(status), steps=canary_steps(status.get("canary")),
             breakers=_breakers(status), traffic=traffic, summary=dep.summary(), shadow=dep.shadow_agreement(),
-            events=dep.events(limit=50), versions=self._versions(status.get("model")))
+            events=dep.events(limit=50), versions=self._versions(status.get("model")),
+            every_ms=int(pd.Timedelta(every).total_seconds() * 1000))
 
     def _versions(self, model: str | None) -> pd.DataFrame:
         from workbench.registry import Registry
@@ -523,6 +535,10 @@ class DeploymentsModel(param.Parameterized):
                 if snap.name == self.deployment:
                     self.snapshot = snap
         return True
+
+    @param.depends("window", watch=True)
+    def _on_window(self) -> None:
+        self.refresh()
 
     @param.depends("deployment", watch=True)
     def _on_deployment(self) -> None:

@@ -60,10 +60,18 @@ METRICS = {"requests_per_s": ("requests/s", 1.0), "error_rate": ("error rate (%)
            "latency": ("latency (ms)", 1.0)}
 
 
-def traffic_option(traffic: pd.DataFrame, metric: str) -> dict[str, Any]:
-    """ECharts option: one line per variant (and per quantile for ``latency``) over the minutes.
+def _epoch_ms(times: pd.Series) -> pd.Series:
+    """Milliseconds since the epoch, whatever the datetime column's unit (pandas 3 keeps ms or us)."""
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        return times.astype("int64")
+    ts = pd.to_datetime(times, utc=True)
+    return ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).astype("int64")
 
-    >>> df = pd.DataFrame({"variant": ["churn-v1"], "minute": [pd.Timestamp("2026-01-01", tz="UTC")],
+
+def traffic_option(traffic: pd.DataFrame, metric: str, every_ms: int = 60_000) -> dict[str, Any]:
+    """ECharts option: one line per variant (and per quantile for ``latency``) over the intervals.
+
+    >>> df = pd.DataFrame({"variant": ["churn-v1"], "time": [pd.Timestamp("2026-01-01", tz="UTC")],
     ...                    "requests_per_s": [2.5], "error_rate": [0.0], "p50_ms": [1.0], "p95_ms": [2.0],
     ...                    "p99_ms": [3.0]})
     >>> [s["name"] for s in traffic_option(df, "latency")["series"]]
@@ -71,22 +79,25 @@ def traffic_option(traffic: pd.DataFrame, metric: str) -> dict[str, Any]:
     """
     label, scale = METRICS[metric]
     series: list[dict[str, Any]] = []
-    # Minute ticks, and no label drawn over another (the default crowded a 3-minute range).
-    x_axis: dict[str, Any] = {"type": "time", "minInterval": 60_000, "splitNumber": 4,
-                              "axisLabel": {"hideOverlap": True, "formatter": "{HH}:{mm}"}}
+    # Ticks no finer than the interval, and no label drawn over another (the default crowded a
+    # 3-minute range); seconds shown only when the intervals are shorter than a minute.
+    x_axis: dict[str, Any] = {"type": "time", "minInterval": every_ms, "splitNumber": 4,
+                              "axisLabel": {"hideOverlap": True,
+                                            "formatter": "{HH}:{mm}:{ss}" if every_ms < 60_000 else "{HH}:{mm}"}}
     if not traffic.empty:
-        minutes = [int(pd.Timestamp(t).value // 1_000_000) for t in traffic["minute"]]
-        x_axis.update(min=min(minutes) - 60_000, max=max(minutes) + 60_000)
-        for i, (variant, g) in enumerate(traffic.groupby("variant", sort=True)):
+        starts = _epoch_ms(traffic["time"])
+        x_axis.update(min=int(starts.min()) - every_ms, max=int(starts.max()) + every_ms)
+        symbol = 6 if len(set(starts)) <= 60 else 0  # dots while they stay apart
+        for i, (variant, g) in enumerate(traffic.assign(_x=starts.values).groupby("variant", sort=True)):
             colour = PALETTE[i % len(PALETTE)]
-            x = [int(pd.Timestamp(t).value // 1_000_000) for t in g["minute"]]
             cols = [("p50_ms", "solid"), ("p95_ms", "dashed"), ("p99_ms", "dotted")] if metric == "latency" \
                 else [(metric, "solid")]
             for col, line in cols:
                 name = f"{variant} {col.split('_')[0]}" if metric == "latency" else str(variant)
-                data = [[t, None if pd.isna(v) else float(v) * scale] for t, v in zip(x, g[col])]
-                series.append({"type": "line", "name": name, "data": data, "showSymbol": True, "symbolSize": 6,
-                               "lineStyle": {"color": colour, "type": line}, "itemStyle": {"color": colour}})
+                data = [[int(t), None if pd.isna(v) else float(v) * scale] for t, v in zip(g["_x"], g[col])]
+                series.append({"type": "line", "name": name, "data": data, "showSymbol": bool(symbol),
+                               "symbolSize": symbol, "lineStyle": {"color": colour, "type": line},
+                               "itemStyle": {"color": colour}})
     return {"animation": False, "title": {"text": label, "textStyle": {"fontSize": 13}},
             "grid": {"left": 55, "right": 15, "top": 50, "bottom": 30},
             "legend": {"top": 22, "type": "scroll"}, "tooltip": {"trigger": "axis"},
@@ -223,6 +234,8 @@ class DeploymentsView(NotebookScreen):
         controls = pn.FlexBox(self.select, self.port, *self.buttons.values(), sizing_mode="stretch_width",
                               align_items="flex-end")
         charts = pn.Row(*self.charts.values(), sizing_mode="stretch_width")
+        self.window = pn.widgets.RadioButtonGroup.from_param(m.param.window, name="", color="primary", variant="outline",
+                                                             css_classes=["wb-dep-window"])
         self.rollout = RolloutCard(m)
         self._sync_status()
         self._draw()
@@ -233,7 +246,7 @@ class DeploymentsView(NotebookScreen):
                    sizing_mode="stretch_width"),
             "#### Canary analyses (one row per analysis; each gate's verdict)", self.steps,
             self.rollout,
-            "#### Live traffic (prediction log, per minute, last hour)", charts,
+            pn.Row(pn.pane.Markdown("#### Live traffic (prediction log)"), self.window, align="center"), charts,
             pn.Row(pn.Column("#### Per variant (whole log)", self.summary, sizing_mode="stretch_width"),
                    pn.Column("#### Shadow agreement", self.shadow, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
@@ -323,6 +336,6 @@ class DeploymentsView(NotebookScreen):
              "details": [str(d)[:160] for d in ev["details"]]})
         _set(self.events, ev)
         for key, chart in self.charts.items():
-            option = traffic_option(snap.traffic, key)
+            option = traffic_option(snap.traffic, key, snap.every_ms)
             if option != chart.option:
                 chart.option = option
