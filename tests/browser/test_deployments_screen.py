@@ -54,6 +54,15 @@ def _confirm(page, action: str) -> None:
     page.locator(".wb-dep-confirm-yes button").click()
 
 
+_AXIS_JS = """
+(box) => {
+  const chart = box && window.echarts && window.echarts.getInstanceByDom(box);
+  if (!chart) return null;
+  const o = chart.getOption();
+  return {min_interval: o.xAxis[0].minInterval, series: o.series.length};
+}"""
+
+
 def _drawn(page, css: str, series: int) -> None:
     chart = page.locator(f"{css} .wb-echart[data-drawn-series]")
     deadline = time.monotonic() + 60
@@ -100,6 +109,19 @@ def test_deploy_traffic_canary_rollback(app, store_path, page, open_page):
     screenshot(page, "deployments-canary-1400x900")
     page.locator(".wb-dep-chart-latency").scroll_into_view_if_needed()
     screenshot(page, "deployments-charts-1400x900")
+    # per 5 seconds: the same requests, redrawn with second ticks
+    page.locator(".wb-dep-window button", has_text="per 5 s").click()
+    box = page.locator(".wb-dep-chart-requests-per-s .wb-echart").first
+    deadline = time.monotonic() + 30
+    axis = None
+    while time.monotonic() < deadline:
+        axis = box.evaluate(_AXIS_JS)
+        if axis and axis["min_interval"] == 5000:
+            break
+        time.sleep(0.3)
+    assert axis and axis["min_interval"] == 5000 and axis["series"] >= 1, axis
+    screenshot(page, "deployments-charts-5s-1400x900")
+    page.locator(".wb-dep-window button", has_text="per minute").click()
 
     _confirm(page, "rollback")
     expect(canary).to_contain_text("canary rolled_back", timeout=30_000)

@@ -235,7 +235,7 @@ class DeploymentsView(NotebookScreen):
                               align_items="flex-end")
         charts = pn.Row(*self.charts.values(), sizing_mode="stretch_width")
         self.window = pn.widgets.RadioButtonGroup.from_param(m.param.window, name="", color="primary", variant="outline",
-                                                             css_classes=["wb-dep-window"])
+                                                             align="center", css_classes=["wb-dep-window"])
         self.rollout = RolloutCard(m)
         self._sync_status()
         self._draw()
@@ -246,7 +246,7 @@ class DeploymentsView(NotebookScreen):
                    sizing_mode="stretch_width"),
             "#### Canary analyses (one row per analysis; each gate's verdict)", self.steps,
             self.rollout,
-            pn.Row(pn.pane.Markdown("#### Live traffic (prediction log)"), self.window, align="center"), charts,
+            pn.Row(pn.pane.Markdown("#### Live traffic (prediction log)", align="center"), self.window), charts,
             pn.Row(pn.Column("#### Per variant (whole log)", self.summary, sizing_mode="stretch_width"),
                    pn.Column("#### Shadow agreement", self.shadow, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
