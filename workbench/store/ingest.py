@@ -35,10 +35,12 @@ from typing import Any
 import duckdb
 import psutil
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.store.spool import (
     METRIC_SCHEMA,
     TMP_PREFIX,
+    gc_paused,
     now_ms,
     read_spool_file,
     spool_files,
@@ -55,6 +57,7 @@ RUN_COLUMNS = [
     ("parent_run_id", pa.string()),
     ("status", pa.string()),
     ("start_time", pa.int64()),
+    ("end_time", pa.int64()),
     ("user_name", pa.string()),
     ("source", pa.string()),
     ("git_commit", pa.string()),
@@ -66,6 +69,8 @@ RUN_COLUMNS = [
     ("description", pa.string()),
 ]
 _UPDATE_FIELDS = ("status", "end_time", "run_name", "description", "last_heartbeat")
+_FOLDED_FIELDS = ("status", "end_time", "run_name", "description")
+_LATEST_COLUMNS = "run_id, key, step, ts, value, min_value, max_value, n_points"
 
 
 def ingest_pending(
@@ -89,7 +94,8 @@ def ingest_pending(
             points += max(0, path.stat().st_size // 40) if path.exists() else 0
             if points > _MAX_POINTS_PER_TRANSACTION:
                 break
-        total += _ingest_batch(con, batch, Path(spool_dir), unconfirmed)
+        with gc_paused():
+            total += _ingest_batch(con, batch, Path(spool_dir), unconfirmed)
         files = files[len(batch):]
     return total
 
@@ -189,7 +195,8 @@ def apply_records(
             con.unregister(name)
 
 
-_VIEWS = ("env", "starts", "upd", "prm", "tg", "pts", "agg", "art", "ds", "rd")
+_VIEWS = ("env", "starts", "upd", "prm", "prm_new", "tg", "tg_new", "pts", "agg", "agg_new",
+          "art", "ds", "rd")
 
 
 def _apply(con, records, tables) -> None:
@@ -197,18 +204,40 @@ def _apply(con, records, tables) -> None:
     for record in records:
         by_kind[record["kind"]].append(record)
     _apply_environments(con, by_kind["env"])
-    _apply_run_starts(con, by_kind["run_start"])
-    _apply_run_updates(con, by_kind["run_update"], by_kind["heartbeat"])
-    _apply_params(con, by_kind["params"])
-    _apply_tags(con, [r for r in records if r["kind"] in ("tags", "tag_delete")])
-    _apply_metrics(con, tables)
+    # Runs first inserted by this batch have no rows anywhere yet, so their
+    # updates, params, tags and latest metrics skip the joins against the
+    # whole tables that rows of older runs need (most of a burst's ingest).
+    fresh = _apply_run_starts(con, by_kind["run_start"], by_kind["run_update"])
+    _apply_run_updates(
+        con, [u for u in by_kind["run_update"] if u["run_id"] not in fresh], by_kind["heartbeat"]
+    )
+    _apply_params(con, by_kind["params"], fresh)
+    _apply_tags(con, [r for r in records if r["kind"] in ("tags", "tag_delete")], fresh)
+    _apply_metrics(con, tables, fresh)
     _apply_artifacts(con, by_kind["artifact"])
     _apply_datasets(con, by_kind["dataset"], by_kind["run_dataset"])
 
 
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, pa.DataType]]) -> pa.Table:
-    schema = pa.schema(columns)
-    return pa.Table.from_pylist([{c: r.get(c) for c, _ in columns} for r in rows], schema=schema)
+    return pa.table(
+        [pa.array([r.get(c) for r in rows], t) for c, t in columns], schema=pa.schema(columns)
+    )
+
+
+def _key_table(pairs: dict[tuple[str, str], str | None]) -> pa.Table:
+    """A (run_id, key, value) table from ``{(run_id, key): value}``."""
+    return pa.table(
+        {
+            "run_id": pa.array([k[0] for k in pairs], pa.string()),
+            "key": pa.array([k[1] for k in pairs], pa.string()),
+            "value": pa.array(list(pairs.values()), pa.string()),
+        }
+    )
+
+
+def _split_fresh(pairs: dict[tuple[str, str], Any], fresh: set[str]) -> tuple[dict, dict]:
+    new = {k: v for k, v in pairs.items() if k[0] in fresh}
+    return new, {k: v for k, v in pairs.items() if k[0] not in fresh}
 
 
 def _apply_environments(con, rows) -> None:
@@ -227,37 +256,50 @@ def _apply_environments(con, rows) -> None:
     )
 
 
-def _apply_run_starts(con, rows) -> None:
+def _apply_run_starts(con, rows, updates) -> set[str]:
+    """Insert the runs not yet in the table, with ``updates`` to them folded in; their ids."""
     if not rows:
-        return
+        return set()
     unique = list({r["run_id"]: r for r in rows}.values())
-    known = {row[0] for row in con.execute("SELECT experiment_id FROM experiments").fetchall()}
-    names = {
-        r.get("experiment_name") or "Default"
-        for r in unique
-        if r.get("experiment_id") is None or r["experiment_id"] not in known
+    con.register("starts", pa.table({"run_id": pa.array([r["run_id"] for r in unique], pa.string())}))
+    there = {
+        row[0]
+        for row in con.execute(
+            "SELECT run_id FROM runs WHERE run_id IN (SELECT run_id FROM starts)"
+        ).fetchall()
     }
+    con.unregister("starts")
+    unique = [dict(r) for r in unique if r["run_id"] not in there]
+    if not unique:
+        return set()
+    by_id = {r["run_id"]: r for r in unique}
+    for u in updates:  # in order: later non-null values win, as in _apply_run_updates
+        start = by_id.get(u["run_id"])
+        if start is not None:
+            start.update({k: v for k, v in u.items() if k in _FOLDED_FIELDS and v is not None})
+    known = {row[0] for row in con.execute("SELECT experiment_id FROM experiments").fetchall()}
+    unnamed = [r for r in unique if r.get("experiment_id") is None or r["experiment_id"] not in known]
+    names = sorted({r.get("experiment_name") or "Default" for r in unnamed})
     if names:
-        for name in sorted(names):
+        ids = dict(_experiment_ids(con, names))
+        for name in (n for n in names if n not in ids):
             # Not ON CONFLICT: that would use up a sequence number per run.
-            con.execute(
-                "INSERT INTO experiments (name, created_at) SELECT ?, ? "
-                "WHERE NOT EXISTS (SELECT 1 FROM experiments WHERE name = ?)",
-                [name, now_ms(), name],
-            )
-        ids = dict(
-            con.execute(
-                "SELECT name, experiment_id FROM experiments WHERE list_contains(?, name)",
-                [sorted(names)],
-            ).fetchall()
-        )
-        for r in unique:
-            if r.get("experiment_id") is None or r["experiment_id"] not in known:
-                r["experiment_id"] = ids[r.get("experiment_name") or "Default"]
+            con.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", [name, now_ms()])
+        if len(ids) < len(names):
+            ids = dict(_experiment_ids(con, names))
+        for r in unnamed:
+            r["experiment_id"] = ids[r.get("experiment_name") or "Default"]
     starts = _table(unique, RUN_COLUMNS)
     cols = ", ".join(c for c, _ in RUN_COLUMNS)
     con.register("starts", starts)
-    con.execute(f"INSERT OR IGNORE INTO runs ({cols}) SELECT {cols} FROM starts")
+    con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM starts")
+    return set(by_id)
+
+
+def _experiment_ids(con, names: list[str]) -> list[tuple[str, int]]:
+    return con.execute(
+        "SELECT name, experiment_id FROM experiments WHERE list_contains(?, name)", [names]
+    ).fetchall()
 
 
 def _apply_run_updates(con, updates, heartbeats) -> None:
@@ -289,30 +331,27 @@ def _apply_run_updates(con, updates, heartbeats) -> None:
     )
 
 
-def _apply_params(con, rows) -> None:
+def _apply_params(con, rows, fresh: set[str]) -> None:
     seen: dict[tuple[str, str], str] = {}
     for r in rows:
         for key, value in r["items"]:
             seen.setdefault((r["run_id"], key), value)  # params are write-once
-    if not seen:
-        return
-    prm = pa.table(
-        {
-            "run_id": pa.array([k[0] for k in seen], pa.string()),
-            "key": pa.array([k[1] for k in seen], pa.string()),
-            "value": pa.array(list(seen.values()), pa.string()),
-        }
-    )
-    con.register("prm", prm)
-    # No index keeps (run_id, key) unique (schema v3): an anti-join does, and
-    # the first value wins.
-    con.execute(
-        """INSERT INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm
-           WHERE NOT EXISTS (SELECT 1 FROM params p WHERE p.run_id = prm.run_id AND p.key = prm.key)"""
-    )
+    new, old = _split_fresh(seen, fresh)
+    if new:
+        con.register("prm_new", _key_table(new))
+        con.execute("INSERT INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm_new")
+    if old:
+        con.register("prm", _key_table(old))
+        # No index keeps (run_id, key) unique (schema v3): an anti-join does, and
+        # the first value wins.
+        con.execute(
+            """INSERT INTO params SELECT run_id, key, value, TRY_CAST(value AS DOUBLE) FROM prm
+               WHERE NOT EXISTS (SELECT 1 FROM params p
+                                 WHERE p.run_id = prm.run_id AND p.key = prm.key)"""
+        )
 
 
-def _apply_tags(con, rows) -> None:
+def _apply_tags(con, rows, fresh: set[str]) -> None:
     final: dict[tuple[str, str], str | None] = {}
     for r in rows:
         if r["kind"] == "tag_delete":
@@ -320,21 +359,18 @@ def _apply_tags(con, rows) -> None:
         else:
             for key, value in r["items"]:
                 final[(r["run_id"], key)] = value
-    if not final:
-        return
-    tg = pa.table(
-        {
-            "run_id": pa.array([k[0] for k in final], pa.string()),
-            "key": pa.array([k[1] for k in final], pa.string()),
-            "value": pa.array(list(final.values()), pa.string()),
-        }
-    )
-    con.register("tg", tg)
-    con.execute("DELETE FROM tags USING tg WHERE tags.run_id = tg.run_id AND tags.key = tg.key")
-    con.execute("INSERT INTO tags SELECT run_id, key, value FROM tg WHERE value IS NOT NULL")
+    new, old = _split_fresh(final, fresh)
+    new = {k: v for k, v in new.items() if v is not None}
+    if new:
+        con.register("tg_new", _key_table(new))
+        con.execute("INSERT INTO tags SELECT run_id, key, value FROM tg_new")
+    if old:
+        con.register("tg", _key_table(old))
+        con.execute("DELETE FROM tags USING tg WHERE tags.run_id = tg.run_id AND tags.key = tg.key")
+        con.execute("INSERT INTO tags SELECT run_id, key, value FROM tg WHERE value IS NOT NULL")
 
 
-def _apply_metrics(con, tables: list[pa.Table]) -> None:
+def _apply_metrics(con, tables: list[pa.Table], fresh: set[str]) -> None:
     if not tables:
         return
     pts = pa.concat_tables([t.cast(METRIC_SCHEMA) for t in tables])
@@ -343,8 +379,7 @@ def _apply_metrics(con, tables: list[pa.Table]) -> None:
     con.execute(
         "INSERT INTO metrics SELECT run_id, key, step, ts, value FROM pts ORDER BY run_id, key, step"
     )
-    agg = con.sql(
-        """SELECT run_id, key,
+    agg_sql = """SELECT run_id, key,
                   max(step) AS step,
                   arg_max(ts, struct_pack(s := step, t := ts)) AS ts,
                   arg_max(value, struct_pack(s := step, t := ts)) AS value,
@@ -352,7 +387,19 @@ def _apply_metrics(con, tables: list[pa.Table]) -> None:
                   max(value) FILTER (WHERE NOT isnan(value)) AS max_value,
                   count(*) AS n_points
            FROM pts GROUP BY run_id, key"""
-    ).to_arrow_table()
+    fresh_ids = pa.array(sorted(fresh), pa.string())
+    if fresh and pc.all(pc.is_in(pts["run_id"], value_set=fresh_ids)).as_py():
+        # A burst of new runs: their latest values go straight in.
+        con.execute(f"INSERT INTO latest_metrics ({_LATEST_COLUMNS}) {agg_sql}")
+        return
+    agg = con.sql(agg_sql).to_arrow_table()
+    is_new = pc.is_in(agg["run_id"], value_set=fresh_ids)
+    agg_new, agg = agg.filter(is_new), agg.filter(pc.invert(is_new))
+    if agg_new.num_rows:
+        con.register("agg_new", agg_new)
+        con.execute(f"INSERT INTO latest_metrics SELECT {_LATEST_COLUMNS} FROM agg_new")
+    if not agg.num_rows:
+        return
     con.register("agg", agg)
     # An update of the keys already there, then an insert of the new ones
     # (no index on latest_metrics since schema v3, so no ON CONFLICT).
@@ -369,8 +416,8 @@ def _apply_metrics(con, tables: list[pa.Table]) -> None:
            FROM agg WHERE cur.run_id = agg.run_id AND cur.key = agg.key"""
     )
     con.execute(
-        """INSERT INTO latest_metrics
-           SELECT run_id, key, step, ts, value, min_value, max_value, n_points FROM agg
+        f"""INSERT INTO latest_metrics
+           SELECT {_LATEST_COLUMNS} FROM agg
            WHERE NOT EXISTS (SELECT 1 FROM latest_metrics lm
                              WHERE lm.run_id = agg.run_id AND lm.key = agg.key)"""
     )

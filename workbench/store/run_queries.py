@@ -235,24 +235,29 @@ class _RunQueries:
                 sql += " AND list_contains(?::VARCHAR[], key)"
                 args.append(list(keys))
             branches.append(sql)
-        long = con.execute(
+        rows = con.execute(
             "SELECT kind, run_id, key, text, num FROM ("
             + " UNION ALL ".join(f"({b})" for b in branches)
             + ") AS t(kind, run_id, key, text, num)",
             args,
-        ).df()
-        frames = [info.set_index("run_id")]
-        for kind, part in long.groupby("kind", sort=False):
-            column = "num" if kind == "metrics" else "text"
-            wide = part.pivot(index="run_id", columns="key", values=column)
-            wide = wide[sorted(wide.columns)]
-            wide.columns = [f"{kind}.{k}" for k in wide.columns]
-            frames.append(wide)
+        ).fetchall()
+        # Long to wide in plain Python: a page is at most a few thousand cells,
+        # where pandas' pivot costs more than the query.
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind, run_id, key, text, num in rows:
+            cells.setdefault((kind, key), {})[run_id] = num if kind == "metrics" else text
         ordered = {"params": 1, "metrics": 2, "tags": 3}
-        frames[1:] = sorted(frames[1:], key=lambda f: ordered[f.columns[0].split(".")[0]])
-        out = pd.concat(frames, axis=1).reindex(ids) if len(frames) > 1 else frames[0]
-        out.index.name = "run_id"
-        return out.reset_index()
+        out = info.reset_index(drop=True)
+        wide = {}
+        for kind, key in sorted(cells, key=lambda c: (ordered[c[0]], c[1])):
+            values = cells[(kind, key)]
+            column = [values.get(i) for i in ids]
+            wide[f"{kind}.{key}"] = (
+                pd.Series(column, dtype="float64") if kind == "metrics" else pd.Series(column, dtype="str")
+            )
+        if wide:
+            out = pd.concat([out, pd.DataFrame(wide)], axis=1)
+        return out
 
     def child_runs(self, run_id: str) -> pd.DataFrame:
         """The runs nested directly under ``run_id``, oldest first (ties by name, so the order is stable)."""

@@ -25,13 +25,15 @@ logging.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,8 @@ def read_spool_file(
     with pa.memory_map(str(path), "r") as source:
         table = pa.ipc.open_file(source).read_all()
     meta = table.schema.metadata or {}
-    records = json.loads(meta.get(_RECORDS_META_KEY, b"[]"))
+    with gc_paused():
+        records = json.loads(meta.get(_RECORDS_META_KEY, b"[]"))
     table = table.replace_schema_metadata(None)
     if validate:
         if not table.schema.equals(METRIC_SCHEMA):
@@ -99,6 +102,26 @@ def read_spool_file(
         ):
             raise ValueError("the records are not a list of objects with a 'kind'")
     return records, table
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block (re-entrant).
+
+    Decoding and applying 2,000 runs' records makes ~10,000 dicts and lists,
+    none of them in a cycle; in a process with a large heap the collections
+    their allocation triggers cost 30-40 ms, more than the decoding itself.
+
+    >>> with gc_paused():
+    ...     records = json.loads('[{"kind": "tag"}]')
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class SpoolWriter:
