@@ -136,6 +136,30 @@ def test_run_a_report_open_a_drifted_column_and_see_over_time(app, built, open_p
     assert_no_server_errors(app)
 
 
+def test_a_text_column_shows_its_domain_classifier_and_typical_words(app, built, open_page):
+    _path, ids = built
+    page = open_page(viewport=(1400, 900))
+    _open(page, f"{app}?page=monitoring&report={ids['tickets']}")
+    page.locator(".wb-drift-summary").get_by_text("support-tickets").wait_for()
+    row = page.locator(".wb-drift-columns .tabulator-row").filter(has_text="note").first
+    expect(row).to_contain_text("abs_text_content_drift")
+    assert row.locator(".tabulator-cell[tabulator-field='distribution'] svg rect").count() >= 10
+    row.locator(".tabulator-cell[tabulator-field='column']").click()
+    wait_for_idle(page)
+    detail = page.locator(".wb-drift-column")
+    detail.get_by_text("abs_text_content_drift").first.wait_for()
+    words = detail.locator(".wb-mon-words-current")
+    expect(words).to_contain_text("typical of current")
+    assert any(w in words.inner_text() for w in ("refund", "invoice", "payment", "charge", "dispute"))
+    _drawn(page, ".wb-drift-hist")
+    detail.scroll_into_view_if_needed()
+    screenshot(page, "monitoring-text-column-1400x900")
+    assert page.get_by_text("Traceback").count() == 0
+    assert_no_console_errors(page)
+    assert_offline(page)
+    assert_no_server_errors(app)
+
+
 def test_add_an_alert_rule_and_see_it_fire(app, built, open_page):
     _path, ids = built
     page = open_page(viewport=(1400, 900))

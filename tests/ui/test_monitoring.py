@@ -41,7 +41,8 @@ def test_opens_the_newest_report_and_a_bookmarked_one(store_ids):
     store, ids = store_ids
     m = MonitoringModel(store)
     assert m.report_id == ids["q4"]  # the newest saved
-    assert list(m.report_choices().values()) == [ids["q4"], ids["series"][1], ids["series"][0]]
+    assert list(m.report_choices().values()) == [ids["q4"], ids["series"][1], ids["series"][0],
+                                                 ids["tickets"]]
     m2 = MonitoringModel(store, report_id=ids["series"][0])
     assert m2.report.id == ids["series"][0] and m2.report.name == "churn-monthly"
     m2.open_report("no-such-report")
@@ -212,7 +213,8 @@ def test_sources_list_profiles_datasets_and_model_training_data(store_ids):
     digests = list(m.source_choices("dataset").values())
     assert len(digests) == 1
     rep = wb.drift_report("churn-reference", digests[0], store=store)
-    assert rep.current_label.startswith("dataset customers@") and len(rep.tested) == 12
+    # 13 of the 14 columns: all but the timestamp (customer_id is tested as text)
+    assert rep.current_label.startswith("dataset customers@") and len(rep.tested) == 13
 
 
 def test_app_page_follows_the_report_in_the_url(store_ids):

@@ -6,7 +6,8 @@ condition holds in every one of them:
 
 - ``kind="column_score"``: some column's score (the statistic for distances,
   the p-value for tests) compared with ``value`` by ``op``; ``column="*"``
-  means any column, ``method=`` restricts to one method (e.g. PSI > 0.2);
+  means any column scored by a distance (p-values and text columns' ROC AUCs
+  are on other scales), ``method=`` restricts to one method (e.g. PSI > 0.2);
 - ``kind="column_drifted"``: the column (or any column) was flagged drifted;
 - ``kind="dataset_drift"``: the dataset-drift verdict was true;
 - ``kind="share_drifted"``: the share of drifted columns compared with ``value``.
@@ -27,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import InvalidInputError, NotFoundError
+from workbench.monitoring.text_drift import TEXT_METHODS
 from workbench.store import monitoring_store as ms
 from workbench.store.spool import now_ms
 
@@ -108,6 +110,8 @@ def _column_hits(scores: pd.DataFrame, spec: dict[str, Any], kind: str) -> pd.Da
         s = s[s["column_name"] == spec["column"]]
     if spec.get("method"):
         s = s[s["method"] == spec["method"]]
+    elif spec["column"] == "*" and kind == "column_score":
+        s = s[s["p_value"].isna() & ~s["method"].isin(list(TEXT_METHODS))]
     if kind == "column_drifted":
         return s[s["drifted"].astype(bool)]
     return s[OPS[spec["op"]](s["score"].astype(float), float(spec["value"]))]

@@ -141,7 +141,7 @@ def drift_report(reference: Data, current: Data, *, columns: Sequence[str] | Non
                  per_column_method: dict[str, str] | None = None,
                  threshold: float | dict[str, float] | None = None, drift_share: float = 0.5,
                  correction: str | None = None, binning: str = "quantile", seed: int = 0,
-                 multivariate: bool = False, multivariate_rows: int = 100_000,
+                 text_method: str | None = None, multivariate: bool = False, multivariate_rows: int = 100_000,
                  quality: bool = True, store: Any = None, name: str | None = None,
                  n_jobs: int = 2, progress: Any = None) -> DriftReport:
     """Compare current data with a reference, column by column, plus data quality.
@@ -150,6 +150,9 @@ def drift_report(reference: Data, current: Data, *, columns: Sequence[str] | Non
     ``threshold`` is global or per column; ``correction`` (``"bonferroni"``/``"bh"``)
     adjusts the p-value tests across columns; ``binning`` (``"quantile"`` or
     ``"evidently"``) applies to PSI, KL, JS and Hellinger on numerical columns.
+    Text columns are tested with Evidently's TF-IDF domain classifier
+    (``text_method=`` ``"abs_text_content_drift"`` or ``"perc_text_content_drift"``,
+    chosen by the reference size otherwise; a per-column ``threshold`` only).
     ``multivariate=True`` adds a domain classifier. With ``store=`` the report is
     saved (``name=``) and the alert rules are evaluated on it. ``progress``, if
     given, is called as ``progress(done, total, what)`` as the columns are tested
@@ -160,7 +163,7 @@ def drift_report(reference: Data, current: Data, *, columns: Sequence[str] | Non
                         column_types=dict(column_types or {}), method=method, num_method=num_method,
                         cat_method=cat_method, per_column_method=dict(per_column_method or {}),
                         threshold=threshold, drift_share=drift_share, correction=correction,
-                        binning=binning, seed=seed, n_jobs=n_jobs)
+                        binning=binning, seed=seed, n_jobs=n_jobs, text_method=text_method)
     opts.check()
     if store is not None:
         ensure_schema(store)
@@ -240,7 +243,9 @@ def _run(ref_src, cur: Scan, ref_label, cur_label, opts: DriftOptions, multivari
 
         if isinstance(ref_src, ReferenceProfile):
             raise MonitoringInputError("the domain classifier needs reference rows, not a profile")
-        tested = cols.loc[cols["status"] == "tested", ["column", "type"]].values.tolist()
+        # the classifier takes numbers and categories; text columns have their own
+        tested = cols.loc[(cols["status"] == "tested") & cols["type"].isin(["numerical", "categorical"]),
+                          ["column", "type"]].values.tolist()
         rep.multivariate = domain_classifier(ref_src, cur, tested, max_rows=multivariate_rows,
                                              seed=opts.seed)
     rep.elapsed_s = time.perf_counter() - t0

@@ -24,9 +24,11 @@ from workbench.errors import MonitoringInputError, UnknownMethodError
 from workbench.monitoring import _ecdf
 from workbench.monitoring.binning import FEW_VALUES, counts_open_bins, quantile_edges
 from workbench.monitoring.stattests import CATEGORICAL, NUMERICAL, Sample
+from workbench.monitoring.text_drift import TEXT_SAMPLE_ROWS, TEXT_SAMPLE_SEED, default_text_method
 from workbench.store.drift_sql import Scan, type_family
 
 COLUMN_TYPES = ("numerical", "categorical", "datetime", "text")
+TEXT = "text"
 INTEGER_CATEGORICAL_LIMIT = 10  # Evidently 0.7: integers with <= 10 distinct values are categorical
 TEXT_UNIQUE_SHARE = 0.5  # Evidently 0.7: strings whose distinct share exceeds 50 % are text
 DISPLAY_BINS = 20
@@ -34,13 +36,15 @@ DISPLAY_TOP = 20
 
 
 def default_method(column_type: str, n_reference: int, n_unique: int) -> str | None:
-    """Evidently's default test for a column (``None`` for text and datetime columns).
+    """Evidently's default test for a column (``None`` for datetime columns).
 
     ``n_reference`` counts non-missing reference rows; ``n_unique`` the distinct
     values of reference and current together.
     """
-    if column_type in ("text", "datetime"):
+    if column_type == "datetime":
         return None
+    if column_type == TEXT:
+        return default_text_method(n_reference)
     if n_reference <= 1000:
         if column_type == NUMERICAL and n_unique > 5:
             return "ks"
@@ -197,4 +201,8 @@ def profile_column(scan: Scan, name: str, column_type: str) -> tuple[ColumnProfi
     if column_type == CATEGORICAL:
         return categorical_profile(scan, name, family), None
     nulls = scan.null_counts([name])[name]
-    return ColumnProfile(name, column_type, family, scan.n_rows, n=scan.n_rows - nulls, n_missing=nulls), None
+    p = ColumnProfile(name, column_type, family, scan.n_rows, n=scan.n_rows - nulls, n_missing=nulls)
+    if column_type == TEXT:
+        # the domain classifier needs texts: a seeded sample travels with the profile
+        p.extra["texts"] = scan.sample_texts(name, TEXT_SAMPLE_ROWS, TEXT_SAMPLE_SEED)
+    return p, None

@@ -68,7 +68,7 @@ def svg_bars(ref: list[float], cur: list[float], width: int = 160, height: int =
 def _hist_svg(h: dict[str, Any], width: int = 160, height: int = 36) -> str:
     if not h:
         return ""
-    if h.get("kind") == "numerical":
+    if h.get("kind") in ("numerical", "text"):  # text: its lengths' histogram
         e = h["edges"]
         labels = [f"[{e[i]:.4g}, {e[i + 1]:.4g})" for i in range(len(e) - 1)]
         return svg_bars(h["reference"], h["current"], width, height, labels)

@@ -30,16 +30,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InvalidInputError, MonitoringInputError
+from workbench.errors import InvalidInputError, MonitoringInputError, UnknownMethodError
 from workbench.monitoring import _ecdf
 from workbench.monitoring.binning import BINNINGS, counts_open_bins
 from workbench.monitoring.columns import (
+    TEXT,
     ColumnProfile,
     check_column_type,
     default_method,
     read_numeric,
 )
 from workbench.monitoring.stattests import CATEGORICAL, NUMERICAL, Sample, get_method, run_method
+from workbench.monitoring.text_drift import (
+    TEXT_METHODS,
+    TEXT_SAMPLE_ROWS,
+    TEXT_SAMPLE_SEED,
+    check_text_method,
+    length_histogram,
+    text_drift,
+)
 from workbench.store.drift_sql import Scan
 
 CORRECTIONS = (None, "bonferroni", "bh")
@@ -76,11 +85,14 @@ class DriftOptions:
     binning: str = "quantile"
     seed: int = 0
     n_jobs: int = 2
+    text_method: str | None = None
 
     def check(self) -> None:
         for m in [self.method, self.num_method, self.cat_method, *self.per_column_method.values()]:
-            if m is not None:
+            if m is not None and m not in TEXT_METHODS:
                 get_method(m)
+        if self.text_method is not None:
+            check_text_method(self.text_method)
         for c, t in self.column_types.items():
             check_column_type(t, c)
         if self.binning not in BINNINGS:
@@ -103,6 +115,14 @@ class DriftOptions:
         if ctype == CATEGORICAL and self.cat_method:
             return self.cat_method
         return self.method
+
+    def text_method_for(self, column: str) -> str | None:
+        m = self.per_column_method.get(column)
+        if m is not None and m not in TEXT_METHODS:
+            raise UnknownMethodError(
+                f"method {m!r} does not apply to the text column {column!r}; it takes "
+                f"{' or '.join(TEXT_METHODS)}")
+        return m or self.text_method
 
     def threshold_for(self, column: str) -> float | None:
         if isinstance(self.threshold, dict):
@@ -183,7 +203,9 @@ def test_column(prof: ColumnProfile, ref_values: np.ndarray | None, cur_scan: Sc
                                "missing_reference": base["missing_reference"],
                                "type_mismatch_reference": prof.n_type_mismatch,
                                "constant_reference": prof.n_distinct == 1}
-    if prof.type in ("text", "datetime"):
+    if prof.type == TEXT:
+        return _test_text(prof, cur_scan, opts, base, quality)
+    if prof.type == "datetime":
         nulls = cur_scan.null_counts([name])[name]
         base["missing_current"] = nulls / cur_scan.n_rows
         base["status"] = f"not tested ({prof.type} column)"
@@ -207,6 +229,39 @@ def test_column(prof: ColumnProfile, ref_values: np.ndarray | None, cur_scan: Sc
     base.update(method=res.method, statistic=res.statistic, p_value=res.p_value,
                 threshold=res.threshold, drifted=res.drifted, rule=res.rule, kind=res.kind,
                 conventions=res.conventions)
+    return ColumnOutcome(base, quality, hist, prof)
+
+
+def _test_text(prof: ColumnProfile, cur_scan: Scan, opts: DriftOptions, base: dict[str, Any],
+               quality: dict[str, Any]) -> ColumnOutcome:
+    """A text column: Evidently's domain classifier on both sides' seeded samples."""
+    name = prof.name
+    nulls = cur_scan.null_counts([name])[name]
+    base["n_current"] = cur_scan.n_rows - nulls
+    base["missing_current"] = quality["missing_current"] = nulls / cur_scan.n_rows
+    ref_texts = prof.extra.get("texts")
+    if ref_texts is None:
+        base["status"] = "not tested (the profile keeps no texts; rebuild it)"
+        return ColumnOutcome(base, quality, {}, prof)
+    if prof.n == 0 or base["n_current"] == 0:
+        side = "reference" if prof.n == 0 else "current"
+        base["status"] = f"not tested (all values missing in {side})"
+        quality[f"all_missing_{side}"] = True
+        return ColumnOutcome(base, quality, {}, prof)
+    cur_texts = cur_scan.sample_texts(name, TEXT_SAMPLE_ROWS, TEXT_SAMPLE_SEED)
+    threshold = opts.threshold.get(name) if isinstance(opts.threshold, dict) else None
+    res = text_drift(ref_texts, cur_texts, method=opts.text_method_for(name), threshold=threshold)
+    conv = dict(res.conventions, n_reference_texts=res.n_reference, n_current_texts=res.n_current,
+                sample_rows=TEXT_SAMPLE_ROWS, sample_seed=TEXT_SAMPLE_SEED)
+    base.update(method=res.method, statistic=res.statistic, threshold=res.threshold, drifted=res.drifted,
+                rule=res.rule, kind="distance", conventions=conv)
+    quality.update({k: conv[k] for k in ("mean_length_reference", "mean_length_current",
+                                         "empty_share_reference", "empty_share_current",
+                                         "unseen_word_share_current")})
+    quality["constant_current"] = len(set(cur_texts)) == 1
+    hist = length_histogram(ref_texts, cur_texts)
+    hist.update(words_current=conv["words_current"], words_reference=conv["words_reference"],
+                examples_current=res.examples["current"], examples_reference=res.examples["reference"])
     return ColumnOutcome(base, quality, hist, prof)
 
 

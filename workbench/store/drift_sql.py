@@ -198,6 +198,16 @@ class Scan:
         return self._cur().execute(
             f"SELECT {cols} FROM src USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE ({int(seed)})").df()
 
+    def sample_texts(self, name: str, n: int, seed: int) -> list[str]:
+        """At most ``n`` non-missing values of ``name`` as text, a seeded reservoir sample in row order
+        (all of them when fewer)."""
+        col = self._col(name)
+        rows = self._cur().execute(
+            f"SELECT t FROM (SELECT CAST({col} AS VARCHAR) AS t, row_number() OVER () AS i FROM src "
+            f"WHERE {col} IS NOT NULL) USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE ({int(seed)}) "
+            "ORDER BY i").fetchall()
+        return [r[0] for r in rows]
+
     # -- windows over time -----------------------------------------------------
     def time_windows(self, time_column: str, every: str) -> tuple[np.ndarray, list[Any]]:
         """Each row's window number (``time_bucket(every, t)``, row order kept) and the window starts."""

@@ -76,7 +76,7 @@ def histogram_option(hist: dict[str, Any], column: str) -> dict[str, Any]:
     else:
         labels = bin_labels(list(hist["edges"]))
         ref, cur = list(hist["reference"]), list(hist["current"])
-        title = f"{column}: share per bin"
+        title = f"{column}: {hist['measure']}, share per bin" if hist.get("measure") else f"{column}: share per bin"
         gap = "-100%"  # overlaid
     opt = _base(title)
     opt["xAxis"] = {"type": "category", "data": labels, "axisLabel": {"rotate": 35, "fontSize": 10}}

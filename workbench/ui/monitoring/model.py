@@ -216,7 +216,8 @@ class MonitoringModel(param.Parameterized):
         hist = rep.histograms.get(column) or {}
         ks = float(row["statistic"]) if row.get("method") == "ks" else None
         out = {"row": row, "quality": quality, "histogram": charts.histogram_option(hist, column),
-               "ecdf": charts.ecdf_option(hist, column, ks), "over_time": self.column_over_time(column)}
+               "ecdf": charts.ecdf_option(hist, column, ks), "over_time": self.column_over_time(column),
+               "text": {k: v for k, v in hist.items() if k.startswith(("words_", "examples_"))}}
         return out
 
     def column_over_time(self, column: str) -> dict[str, Any]:

@@ -172,10 +172,11 @@ class _ReportPanels:
             f"{'drifted' if r['drifted'] else ('not drifted' if tested else html.escape(r['status']))}"
             f"</small></h4><div>{html.escape(str(r['type']))} · {html.escape(str(r['method'] or ''))} "
             f"statistic {_fmt(r['statistic'])}{p} · threshold {_fmt(r['threshold'])} · "
-            f"rule <code>{html.escape(str(r['rule'] or ''))}</code></div>")
+            f"rule <code>{html.escape(str(r['rule'] or ''))}</code></div>" + _typical_words(d))
         q = d["quality"]
         self._quality_figs.object = ("<table style='font-size:12px'>" + "".join(
-            f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td><b>{html.escape(_fmt(v))}</b></td></tr>"
+            f"<tr><td style='padding-right:10px'>{html.escape(k.replace('_', ' '))}</td>"
+            f"<td><b>{html.escape(_fmt(v))}</b></td></tr>"
             for k, v in q.items()) + "</table>") if q else ""
         self._hist.option, self._hist.visible = d["histogram"], bool(d["histogram"])
         self._ecdf.option, self._ecdf.visible = d["ecdf"], bool(d["ecdf"])
@@ -217,7 +218,8 @@ class _ReportPanels:
         rep = m.report
         tq = rep.table_quality or {}
         self._tq.object = ("<table>" + "".join(
-            f"<tr><td>{html.escape(k.replace('_', ' '))}</td><td><b>{html.escape(_fmt(v))}</b></td></tr>"
+            f"<tr><td style='padding-right:10px'>{html.escape(k.replace('_', ' '))}</td>"
+            f"<td><b>{html.escape(_fmt(v))}</b></td></tr>"
             for k, v in tq.items()) + "</table>")
         self._quality.value = m.quality_table()
 
@@ -390,3 +392,17 @@ class DriftReportView(_ReportPanels, NotebookScreen):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+
+def _typical_words(detail: dict[str, Any]) -> str:
+    """A text column's words and texts that tell current from reference (empty for other columns)."""
+    h = detail.get("text") or {}
+    if not h:
+        return ""
+    parts = []
+    for side in ("current", "reference"):
+        words = ", ".join(html.escape(w) for w in h.get(f"words_{side}", [])) or "none"
+        examples = "".join(f"<li>{html.escape(t[:160])}</li>" for t in h.get(f"examples_{side}", [])[:3])
+        parts.append(f"<div class='wb-mon-words-{side}'><b>typical of {side}:</b> {words}"
+                     f"<ul style='margin:2px 0 4px 18px;color:#555'>{examples}</ul></div>")
+    return "<div style='font-size:12px;margin-top:4px'>" + "".join(parts) + "</div>"
