@@ -75,8 +75,9 @@ def run(runtime: Runtime, host: str = "127.0.0.1", port: int = 8000) -> None:
 
     check_host(host, runtime.settings.token)
     app = create_app(runtime)
+    # loop/http "auto": uvloop and httptools (dependencies) where installed, else asyncio + h11
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5)
+                            lifespan="on", timeout_graceful_shutdown=5, loop="auto", http="auto")
     server = uvicorn.Server(config)
     app.state.uvicorn_server = server
     info = None
