@@ -180,6 +180,16 @@ class Server:
             print(f"  (server on port {self.port} logged errors: {errors[-1500:]})")
 
 
+def log_writer_cpu(server: Server) -> dict[str, float]:
+    """The prediction-log writer's own CPU so far (the server's /metrics), per row written."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("workbench_prediction_log_")}
+    rows = values["workbench_prediction_log_rows"]
+    cpu = values["workbench_prediction_log_flush_cpu_seconds"]
+    return {"rows": rows, "cpu_s": cpu, "ms_per_row": cpu * 1000 / rows if rows else float("nan")}
+
+
 def server_side(store: wb.Store) -> dict[str, float]:
     """The server's own view of the requests so far, from its prediction-log segments (read with pandas)."""
     from workbench.serving.runtime import serving_folders
@@ -310,6 +320,7 @@ def main() -> int:
             time.sleep(1.5)  # > the flush interval: every c1 request is in a segment now
             results["c1_server_side"] = server_side(store)
             interleaved({"c10": on, "c10_nolog": off}, 10, n)
+            results["log_writer"] = log_writer_cpu(on)
         with Server(store, "models:/churn/1") as on, Server(store, "models:/churn/1", "--no-batching") as off:
             interleaved({"c32_lr_batching": on, "c32_lr_nobatching": off}, 32, n)
         with Server(store, "models:/churn-rf/1") as on, Server(store, "models:/churn-rf/1", "--no-batching") as off:
@@ -362,6 +373,10 @@ def main() -> int:
           f"(c1: {100 * (1 - r['c1']['rps'] / r['c1_nolog']['rps']):+.1f} %); server CPU per request "
           f"{r['c10']['server_cpu_ms']:.3f} vs {r['c10_nolog']['server_cpu_ms']:.3f} ms "
           f"({100 * (r['c10']['server_cpu_ms'] / r['c10_nolog']['server_cpu_ms'] - 1):+.1f} %)")
+    w = r["log_writer"]
+    print(f"  the log writer's own CPU: {w['ms_per_row']:.3f} ms per logged request ({w['rows']:.0f} rows) = "
+          f"{100 * w['ms_per_row'] / r['c10']['server_cpu_ms']:.1f} % of the server's CPU per request at c10, "
+          f"{100 * w['ms_per_row'] / r['c1']['server_cpu_ms']:.1f} % at c1")
     if "mlflow_c10" in r:
         print(f"  workbench / mlflow at c10: {r['c10_beside_mlflow']['rps'] / r['mlflow_c10']['rps']:.1f}x requests/s")
     c = r["canary"]

@@ -248,6 +248,13 @@ def test_metrics_feedback_and_the_prediction_log(model_store, rows):
     assert bad["http_status"] == 400 and "region" in bad["error_msg"]
     feedback = [row for p in folder.glob("*.feedback.parquet") for row in pq.read_table(p).to_pylist()]
     assert len(feedback) == 1 and feedback[0]["reward"] == 1.0 and feedback[0]["label"] == "1"
+    # the log writer counts what it wrote and the CPU it spent doing so (exported for Prometheus)
+    from prometheus_client import generate_latest
+
+    assert rt.log.written_rows == len(logged) and rt.log.flush_cpu_s > 0
+    exported = generate_latest(rt.registry).decode()
+    assert f"workbench_prediction_log_rows {float(len(logged))}" in exported
+    assert "workbench_prediction_log_flush_cpu_seconds " in exported
 
 
 def test_token_is_required_when_configured(model_store, rows):

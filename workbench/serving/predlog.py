@@ -153,6 +153,7 @@ class PredictionLog:
         self._closed = False
         self.written_rows = 0
         self.segments = 0
+        self.flush_cpu_s = 0.0  # CPU time spent writing segments (what logging costs the server)
         self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         if flush_interval:
@@ -194,6 +195,7 @@ class PredictionLog:
     def flush(self) -> Path | None:
         """Write the buffered rows as segment files now; returns the prediction segment's path."""
         with self._flush_lock:
+            cpu0 = time.thread_time()
             with self._lock:
                 rows, self._rows = self._rows, []
                 feedback, self._feedback = self._feedback, []
@@ -215,6 +217,7 @@ class PredictionLog:
                     with self._lock:
                         self._rows[:0] = rows
                         self._feedback[:0] = feedback
+                self.flush_cpu_s += time.thread_time() - cpu0
             return written
 
     def close(self) -> None:

@@ -113,6 +113,12 @@ class Runtime(_Comparisons):
                                         registry=self.registry)
         self.m_inflight = Gauge("workbench_inflight_requests", "Requests being served", registry=self.registry)
         self.m_inflight.set_function(lambda: self.inflight)
+        for name, doc, value in (
+                ("workbench_prediction_log_rows", "Prediction-log rows written to segments",
+                 lambda: self.log.written_rows if self.log else 0),
+                ("workbench_prediction_log_flush_cpu_seconds", "CPU time spent writing prediction-log segments",
+                 lambda: self.log.flush_cpu_s if self.log else 0.0)):
+            Gauge(name, doc, registry=self.registry).set_function(value)
 
     # -- loading ---------------------------------------------------------
     def _make_variant(self, model: LoadedModel) -> Variant:
