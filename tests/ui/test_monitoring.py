@@ -330,3 +330,18 @@ def test_alert_rules_from_the_screen_fire_on_the_next_saved_report(tmp_path):
     assert a.delete_rule(rule_id) is True and a.rules.empty
     assert a.delete_rule(rule_id) is False and "no active alert rule" in a.error
     assert len(AlertRulesModel(store).events) == 1  # past events stay
+
+
+def test_a_text_column_opens_with_its_length_chart_and_typical_words(store_ids):
+    store, ids = store_ids
+    m = MonitoringModel(store, report_id=ids["tickets"])
+    m.column = "note"
+    d = m.column_detail()
+    assert d["row"]["method"] == "abs_text_content_drift" and d["row"]["drifted"]
+    chart = d["histogram"]
+    assert "text length" in chart["title"]["text"] and d["ecdf"] == {}
+    labels = chart["xAxis"]["data"]
+    assert "inf" not in labels[0] + labels[-1] and labels[-1].endswith("]")  # lengths: closed bins
+    assert set(d["text"]["words_current"][:3]) <= {"refund", "invoice", "payment", "failed", "charge", "dispute"}
+    assert len(d["text"]["examples_current"]) == 5
+    assert d["quality"]["unseen_word_share_current"] > 0

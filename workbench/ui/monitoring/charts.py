@@ -28,14 +28,15 @@ def shares(counts: list[float]) -> list[float]:
     return [float(c) / total if total else 0.0 for c in counts]
 
 
-def bin_labels(edges: list[float]) -> list[str]:
-    """``"[a, b)"`` labels of the display bins; the first and last bins are open-ended."""
+def bin_labels(edges: list[float], open_ends: bool = True) -> list[str]:
+    """``"[a, b)"`` labels of the display bins; with ``open_ends`` the first and last bins are
+    open-ended (a profile's numerical bins), else the last is closed (``np.histogram``'s)."""
     n = len(edges) - 1
     out = []
     for i in range(n):
-        lo = "-inf" if i == 0 else f"{edges[i]:.4g}"
-        hi = "+inf" if i == n - 1 else f"{edges[i + 1]:.4g}"
-        out.append(f"[{lo}, {hi})")
+        lo = "-inf" if open_ends and i == 0 else f"{edges[i]:.4g}"
+        hi = "+inf" if open_ends and i == n - 1 else f"{edges[i + 1]:.4g}"
+        out.append(f"[{lo}, {hi}{']' if not open_ends and i == n - 1 else ')'}")
     return out
 
 
@@ -74,7 +75,7 @@ def histogram_option(hist: dict[str, Any], column: str) -> dict[str, Any]:
         title = f"{column}: share per category"
         gap = "10%"
     else:
-        labels = bin_labels(list(hist["edges"]))
+        labels = bin_labels(list(hist["edges"]), open_ends=hist["kind"] != "text")
         ref, cur = list(hist["reference"]), list(hist["current"])
         title = f"{column}: {hist['measure']}, share per bin" if hist.get("measure") else f"{column}: share per bin"
         gap = "-100%"  # overlaid
