@@ -3,12 +3,10 @@ for tests that change it."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 import workbench as wb
-from workbench.ui._fixtures import build_ui_store
+from workbench.ui._fixtures import build_ui_store, copy_store_folder
 
 
 @pytest.fixture(scope="session")
@@ -23,5 +21,5 @@ def _ui_store_template(tmp_path_factory):
 def ui_store(_ui_store_template, tmp_path) -> wb.Store:
     """A private copy of the UI test store (tests may delete runs and edit tags)."""
     dest = tmp_path / "copy"
-    shutil.copytree(_ui_store_template, dest)
+    copy_store_folder(_ui_store_template, dest)
     return wb.Store(dest / "ui.duckdb")

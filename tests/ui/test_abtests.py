@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 import threading
 
 import numpy as np
@@ -14,6 +13,7 @@ from scipy import stats
 import workbench as wb
 from workbench import abtest as ab
 from workbench.abtest.sample import SAMPLE_EXPERIMENT, SAMPLE_METRICS, analyze_sample, sample_path
+from workbench.ui._fixtures import copy_store_folder
 from workbench.ui.abtests.model import ABTestModel, design_curve
 
 SRM_EXPERIMENT = "checkout-srm-planted"
@@ -43,7 +43,7 @@ def _template(tmp_path_factory):
 @pytest.fixture
 def store(_template, tmp_path):
     dest = tmp_path / "copy"
-    shutil.copytree(_template, dest)
+    copy_store_folder(_template, dest)
     s = wb.Store(dest / "s.duckdb")
     yield s
     s.close()

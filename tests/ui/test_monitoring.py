@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 import threading
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import workbench as wb
 from workbench.monitoring import storage
 from workbench.monitoring.multivariate import DomainClassifierResult
+from workbench.ui._fixtures import copy_store_folder
 from workbench.ui.app import AppState, WorkbenchApp
 from workbench.ui.monitoring import charts
 from workbench.ui.monitoring.fixtures import build_monitoring_store
@@ -30,7 +30,7 @@ def _template(tmp_path_factory):
 def store_ids(_template, tmp_path):
     folder, ids = _template
     dest = tmp_path / "copy"
-    shutil.copytree(folder, dest)
+    copy_store_folder(folder, dest)
     files = {k: str(dest / v.rsplit("/", 1)[-1]) for k, v in ids["files"].items()}
     store = wb.Store(dest / "m.duckdb")
     yield store, {**ids, "files": files}

@@ -12,6 +12,31 @@ from workbench.store.store import Store
 from workbench.tracking.run import Run
 
 
+def copy_store_folder(src: str | os.PathLike, dest: str | os.PathLike, timeout: float = 30.0) -> None:
+    """Copy a folder holding stores while holding each store's lock, so that no open or close
+    (which checkpoints and deletes the ``.wal``) runs mid-copy in this or another process."""
+    import shutil
+    import time
+    from pathlib import Path
+
+    from workbench.store.file_lock import StoreFileLock
+
+    locks = [StoreFileLock(p) for p in sorted(Path(src).glob("*.duckdb.lock"))]
+    deadline = time.monotonic() + timeout
+    held = []
+    try:
+        for lock in locks:
+            while not lock.try_acquire():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"store lock {lock} stayed busy for {timeout} s")
+                time.sleep(0.01)
+            held.append(lock)
+        shutil.copytree(src, dest)
+    finally:
+        for lock in held:
+            lock.release()
+
+
 def _png(colour: tuple[int, int, int] = (13, 110, 253)) -> bytes:
     from PIL import Image, ImageDraw
 
