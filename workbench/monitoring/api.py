@@ -38,6 +38,7 @@ from workbench.monitoring.report import (
     test_column,
 )
 from workbench.monitoring.schema import ensure_schema
+from workbench.monitoring.stattests import CATEGORICAL, NUMERICAL
 from workbench.monitoring.storage import save_report
 from workbench.store.drift_sql import Scan
 
@@ -244,7 +245,7 @@ def _run(ref_src, cur: Scan, ref_label, cur_label, opts: DriftOptions, multivari
         if isinstance(ref_src, ReferenceProfile):
             raise MonitoringInputError("the domain classifier needs reference rows, not a profile")
         # the classifier takes numbers and categories; text columns have their own
-        tested = cols.loc[(cols["status"] == "tested") & cols["type"].isin(["numerical", "categorical"]),
+        tested = cols.loc[(cols["status"] == "tested") & cols["type"].isin([NUMERICAL, CATEGORICAL]),
                           ["column", "type"]].values.tolist()
         rep.multivariate = domain_classifier(ref_src, cur, tested, max_rows=multivariate_rows,
                                              seed=opts.seed)

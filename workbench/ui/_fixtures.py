@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from workbench.store.file_lock import StoreFileLock
 from workbench.store.store import Store
 from workbench.tracking.run import Run
 
@@ -15,12 +19,6 @@ from workbench.tracking.run import Run
 def copy_store_folder(src: str | os.PathLike, dest: str | os.PathLike, timeout: float = 30.0) -> None:
     """Copy a folder holding stores while holding each store's lock, so that no open or close
     (which checkpoints and deletes the ``.wal``) runs mid-copy in this or another process."""
-    import shutil
-    import time
-    from pathlib import Path
-
-    from workbench.store.file_lock import StoreFileLock
-
     locks = [StoreFileLock(p) for p in sorted(Path(src).glob("*.duckdb.lock"))]
     deadline = time.monotonic() + timeout
     held = []

@@ -174,10 +174,7 @@ class _ReportPanels:
             f"statistic {_fmt(r['statistic'])}{p} · threshold {_fmt(r['threshold'])} · "
             f"rule <code>{html.escape(str(r['rule'] or ''))}</code></div>" + _typical_words(d))
         q = d["quality"]
-        self._quality_figs.object = ("<table style='font-size:12px'>" + "".join(
-            f"<tr><td style='padding-right:10px'>{html.escape(k.replace('_', ' '))}</td>"
-            f"<td><b>{html.escape(_fmt(v))}</b></td></tr>"
-            for k, v in q.items()) + "</table>") if q else ""
+        self._quality_figs.object = _figures_table(q, "font-size:12px") if q else ""
         self._hist.option, self._hist.visible = d["histogram"], bool(d["histogram"])
         self._ecdf.option, self._ecdf.visible = d["ecdf"], bool(d["ecdf"])
         self._col_time.option, self._col_time.visible = d["over_time"], bool(d["over_time"])
@@ -217,10 +214,7 @@ class _ReportPanels:
         m = self.model
         rep = m.report
         tq = rep.table_quality or {}
-        self._tq.object = ("<table>" + "".join(
-            f"<tr><td style='padding-right:10px'>{html.escape(k.replace('_', ' '))}</td>"
-            f"<td><b>{html.escape(_fmt(v))}</b></td></tr>"
-            for k, v in tq.items()) + "</table>")
+        self._tq.object = _figures_table(tq)
         self._quality.value = m.quality_table()
 
     def _draw_multivariate(self) -> None:
@@ -406,3 +400,10 @@ def _typical_words(detail: dict[str, Any]) -> str:
         parts.append(f"<div class='wb-mon-words-{side}'><b>typical of {side}:</b> {words}"
                      f"<ul style='margin:2px 0 4px 18px;color:#555'>{examples}</ul></div>")
     return "<div style='font-size:12px;margin-top:4px'>" + "".join(parts) + "</div>"
+
+
+def _figures_table(figures: dict[str, Any], style: str = "") -> str:
+    """Name / value rows (quality figures), names spaced from their values."""
+    rows = "".join(f"<tr><td style='padding-right:10px'>{html.escape(k.replace('_', ' '))}</td>"
+                   f"<td><b>{html.escape(_fmt(v))}</b></td></tr>" for k, v in figures.items())
+    return f"<table style='{style}'>{rows}</table>"
