@@ -118,3 +118,14 @@ def test_v2_outputs_types():
     assert v2_outputs(np.array([0.5]))[0]["datatype"] == "FP64"
     assert v2_outputs(np.array(["a"], dtype=object))[0] == {"name": "predict", "shape": [1],
                                                             "datatype": "BYTES", "data": ["a"]}
+
+
+def test_frame_is_the_frame_pandas_builds_from_the_arrays():
+    """``Columns.frame`` takes pandas' faster arrays path; it must give what the public constructor gives."""
+    arrays = {"f": np.array([1.5, np.nan]), "i": np.array([1, 2]), "b": np.array([True, False]),
+              "s": np.array(["a", None], dtype=object), "u": np.array(["x", "y"]),
+              "d": np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[ns]")}
+    cols = Columns(list(arrays), arrays, 2)
+    pd.testing.assert_frame_equal(cols.frame(), pd.DataFrame(arrays, columns=list(arrays)))
+    one = Columns(["i", "f"], {"i": np.array([7]), "f": np.array([0.5])}, 1)
+    pd.testing.assert_frame_equal(one.frame(), pd.DataFrame({"i": [7], "f": [0.5]}))

@@ -17,6 +17,7 @@ workbench.errors.PayloadError: column 'x' expects float64, got 'a' (str) at row 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -43,7 +44,14 @@ class Columns:
 
     def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame (what the model's ``predict`` gets)."""
-        return pd.DataFrame(self.arrays, columns=self.names, copy=False)
+        arrays = [self.arrays[n] for n in self.names]
+        try:
+            # pandas' own arrays-to-frame path (its constructor's dict path ends there): the same
+            # frame, dtype inference included, at a quarter of the cost on a single-row request.
+            return pd.DataFrame._from_arrays(arrays, columns=_column_index(tuple(self.names)),
+                                             index=pd.RangeIndex(self.n_rows), verify_integrity=True)
+        except AttributeError:  # a pandas without it
+            return pd.DataFrame(self.arrays, columns=self.names, copy=False)
 
     def records_json(self, max_chars: int) -> str | None:
         """The rows as ``{"columns": [...], "data": [[...]]}`` JSON, or None when over ``max_chars``."""
@@ -59,6 +67,13 @@ class Columns:
         names = parts[0].names
         arrays = {n: np.concatenate([p.arrays[n] for p in parts]) for n in names}
         return Columns(names, arrays, sum(p.n_rows for p in parts))
+
+
+@functools.lru_cache(maxsize=256)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    # Built once per signature: pandas 3 makes an Arrow-backed string Index, a third of a
+    # single-row predict when built per request. An Index is immutable, so frames can share it.
+    return pd.Index(list(names))
 
 
 def input_columns(signature: dict[str, Any] | None) -> list[dict[str, str]] | None:
