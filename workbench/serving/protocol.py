@@ -56,7 +56,7 @@ class Columns:
     def records_json(self, max_chars: int) -> str | None:
         """The rows as ``{"columns": [...], "data": [[...]]}`` JSON, or None when over ``max_chars``."""
         data = [list(row) for row in zip(*(self.arrays[n].tolist() for n in self.names))]
-        text = json.dumps({"columns": self.names, "data": data}, default=str)
+        text = _records_head(tuple(self.names)) + _encode(data) + "}"
         return text if len(text) <= max_chars else None
 
     @staticmethod
@@ -67,6 +67,17 @@ class Columns:
         names = parts[0].names
         arrays = {n: np.concatenate([p.arrays[n] for p in parts]) for n in names}
         return Columns(names, arrays, sum(p.n_rows for p in parts))
+
+
+# The prediction log's writer encodes every logged request's inputs: one encoder, and the
+# column names encoded once per signature, take a third off that (json.dumps builds an
+# encoder per call when given options).
+_encode = json.JSONEncoder(default=str).encode
+
+
+@functools.lru_cache(maxsize=256)
+def _records_head(names: tuple[str, ...]) -> str:
+    return '{"columns": ' + _encode(list(names)) + ', "data": '
 
 
 @functools.lru_cache(maxsize=256)

@@ -34,7 +34,12 @@ from workbench.serving.batching import MicroBatcher
 from workbench.serving.breaker import CircuitBreaker
 from workbench.serving.canary import CanaryConfig, Window, decide
 from workbench.serving.comparisons import _Comparisons, _new_shadow_stats
-from workbench.serving.loading import LoadedModel, VersionSpec, load_spec
+from workbench.serving.loading import (
+    LoadedModel,
+    VersionSpec,
+    load_spec,
+    silence_feature_names_warning,
+)
 from workbench.serving.predlog import (
     PredictionLog,
     new_request_id,
@@ -147,11 +152,12 @@ class Runtime(_Comparisons):
         for spec in self._specs(state):
             if spec.variant not in self.variants and spec.variant not in loaded:
                 existing = self.variants.get(spec.variant)
-                loaded[spec.variant] = existing or self._make_variant(load_spec(self.store, spec))
+                loaded[spec.variant] = existing or self._make_variant(load_spec(self.store, spec, matrix_inputs=True))
         return loaded
 
     def load(self) -> None:
         """Load and warm every variant of the state (blocking); then ``ready`` turns true."""
+        silence_feature_names_warning()  # variants may take matrices (LoadedModel.enable_matrix_inputs)
         try:
             self.variants.update(self._load_missing(self.state))
             self._sync_gauges()
